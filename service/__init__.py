@@ -1,0 +1,60 @@
+"""Paperboy: a personalised daily digest of new research papers.
+
+``create_app`` is the Flask application factory (``flask --app service run``,
+``gunicorn "service:create_app()"``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from service.config import Settings
+from service.db import Database
+from service.runtime import Runtime
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the web app. ``config`` overrides environment settings (tests pass a temporary instance dir)."""
+    settings = Settings.from_env(config)
+    app = Flask(__name__, template_folder="../templates", instance_path=str(settings.INSTANCE_DIR))
+    app.config.update(
+        SECRET_KEY=settings.SECRET_KEY,
+        PAPERBOY=settings,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.BASE_URL.startswith("https://"),
+        RATELIMIT_STORAGE_URI=settings.RATELIMIT_STORAGE_URI,
+        RATELIMIT_HEADERS_ENABLED=True,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    for key, value in (config or {}).items():
+        if key not in Settings.__dataclass_fields__:
+            app.config[key] = value  # Flask's own keys (TESTING, WTF_CSRF_ENABLED, ...)
+    app.extensions["paperboy"] = Runtime.from_settings(settings)
+
+    from service.extensions import csrf, limiter
+
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from service.web import register_web
+
+    register_web(app)
+    return app
+
+
+def get_runtime(app: Flask | None = None) -> Runtime:
+    """The app's runtime (settings, database, links); inside an app context when ``app`` is omitted."""
+    from flask import current_app
+
+    return (app or current_app).extensions["paperboy"]
+
+
+def get_db(app: Flask | None = None) -> Database:
+    return get_runtime(app).db
+
+
+def get_settings(app: Flask | None = None) -> Settings:
+    return get_runtime(app).settings

@@ -1,0 +1,129 @@
+"""The ``paperboy`` command: init, ingest, train, send, daily, demo, simulate, evaluate, serve.
+
+Each subcommand is a thin wrapper; the work lives in the service packages. ``--json`` prints one JSON object
+on stdout; the exit status is non-zero when the command did not do what was asked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import click
+
+from service.cli_support import emit, get_runtime, json_option
+from service.config import ConfigError
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--instance",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Instance folder (default: $PAPERBOY_INSTANCE_DIR or ./instance).",
+)
+@click.pass_context
+def main(ctx: click.Context, instance: Path | None) -> None:
+    """Paperboy: a personalised daily digest of new research papers."""
+    ctx.ensure_object(dict)
+    ctx.obj["instance"] = instance
+
+
+@main.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create or upgrade the database schema (Alembic, to head)."""
+    rt = get_runtime(ctx)
+    rt.db.upgrade()
+    click.echo(f"database ready: {rt.db.engine.url.render_as_string(hide_password=True)}")
+
+
+@main.command()
+@click.option("--subscribers", "n_subscribers", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--days", type=click.IntRange(1), default=14, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@json_option
+@click.pass_context
+def simulate(ctx: click.Context, n_subscribers: int, days: int, seed: int, as_json: bool) -> None:
+    """Create simulated confirmed subscribers with hidden tastes and a position-biased click history."""
+    from service.simulate import simulate_population
+
+    rt = get_runtime(ctx)
+    report = simulate_population(rt, n_subscribers=n_subscribers, days=days, seed=seed)
+    emit(
+        report,
+        as_json,
+        f"simulated {report['subscribers']} subscribers over {report['days']} days: "
+        f"{report['sent']} papers shown, {report['clicks']} clicks",
+    )
+
+
+@main.command()
+@click.option("--date", "digest_date", type=click.DateTime(["%Y-%m-%d"]), help="Digest date (default: today, UTC).")
+@json_option
+@click.pass_context
+def daily(ctx: click.Context, digest_date: dt.datetime | None, as_json: bool) -> None:
+    """The whole daily job: ingest the inbox and today's API page, train, send the digests due today."""
+    from service.daily import run_daily
+
+    rt = get_runtime(ctx)
+    day = digest_date.date() if digest_date else dt.datetime.now(dt.UTC).date()
+    report = run_daily(rt, day)
+    emit(report, as_json, "\n".join(f"{k}: {v}" for k, v in report.items()))
+    if not report.get("ok", False):
+        raise SystemExit(1)
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "demo_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo"),
+    show_default=True,
+    help="Folder for the demo's database, outbox and models (emptied first).",
+)
+@click.option(
+    "--pages",
+    type=click.Path(exists=True, path_type=Path),
+    help="Pages to ingest instead of the bundled samples (e.g. ../shared/seeds).",
+)
+@click.option("--subscribers", "n_subscribers", type=click.IntRange(1), default=12, show_default=True)
+@click.option("--days", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+def demo(demo_dir: Path, pages: Path | None, n_subscribers: int, days: int, seed: int) -> None:
+    """Run the whole daily job on sample pages into a fresh folder, with no server needed."""
+    from service.demo import run_demo
+
+    run_demo(demo_dir, pages=pages, n_subscribers=n_subscribers, days=days, seed=seed, echo=click.echo)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Development web server (production: gunicorn "service:create_app()")."""
+    from service import create_app
+
+    create_app().run(host=host, port=port)
+
+
+def _register_area_commands() -> None:
+    from service.digest.commands import send
+    from service.ingest.commands import ingest
+    from service.recommend.commands import evaluate, train
+
+    for command in (ingest, train, send, evaluate):
+        main.add_command(command)
+
+
+_register_area_commands()
+
+
+def run() -> None:
+    try:
+        main(standalone_mode=True)
+    except ConfigError as exc:
+        raise SystemExit(f"configuration error: {exc}") from exc

@@ -1,0 +1,37 @@
+"""``paperboy ingest``: files, folders (recursively) or URLs into papers."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from service.cli_support import emit, get_runtime, json_option
+
+
+@click.command()
+@click.argument("targets", nargs=-1)
+@click.option("--source", type=click.Choice(["seed-text", "hf-api", "arxiv-atom"]), help="Force a source layout.")
+@click.option("--retry-failed", is_flag=True, help="Parse again every stored page whose parse failed.")
+@json_option
+@click.pass_context
+def ingest(ctx: click.Context, targets: tuple[str, ...], source: str | None, retry_failed: bool, as_json: bool) -> None:
+    """Ingest listing pages (PATH or URL, several allowed); exit 1 if any page failed."""
+    from service.ingest import ingest_targets, retry_failed_pages
+
+    if not targets and not retry_failed:
+        raise click.UsageError("give at least one PATH or URL, or --retry-failed")
+    rt = get_runtime(ctx)
+    if retry_failed:
+        report = retry_failed_pages(rt, progress=not as_json and sys.stderr.isatty())
+    else:
+        report = ingest_targets(rt, list(targets), source=source, progress=not as_json and sys.stderr.isatty())
+    data = report.to_json()
+    human = (
+        f"{data['pages']} pages, {data['entries']} entries: {data['new_papers']} new papers, "
+        f"{data['updated_papers']} updated, {len(data['failed'])} failed"
+        + "".join(f"\n  failed: {f['path']}: {f['error']}" for f in data["failed"])
+    )
+    emit(data, as_json, human)
+    if data["failed"]:
+        raise SystemExit(1)

@@ -1,0 +1,50 @@
+"""Absolute URLs into the web app, built from ``BASE_URL`` and signed tokens.
+
+Emails are rendered by workers outside any request, so links cannot come from ``url_for``; this module is the
+one place that knows the public URL scheme. The web blueprints serve exactly these paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.subscribers.tokens import make_token
+
+
+@dataclass(frozen=True)
+class Links:
+    base_url: str
+    secret_key: str
+
+    def _url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    def _tok(self, purpose: str, **payload: int | str) -> str:
+        return make_token(self.secret_key, purpose, payload)
+
+    def confirm(self, subscriber_id: int, token_version: int) -> str:
+        return self._url(f"/confirm/{self._tok('confirm', s=subscriber_id, v=token_version)}")
+
+    def unsubscribe(self, subscriber_id: int, token_version: int) -> str:
+        """Both the footer link (GET shows a page) and the RFC 8058 one-click POST target."""
+        return self._url(f"/unsubscribe/{self._tok('unsubscribe', s=subscriber_id, v=token_version)}")
+
+    def preferences(self, subscriber_id: int, token_version: int) -> str:
+        return self._url(f"/preferences/{self._tok('preferences', s=subscriber_id, v=token_version)}")
+
+    def click(self, delivery_id: int, paper_id: int, position: int) -> str:
+        """A tracked paper link: the destination is looked up from the paper, never carried in the URL."""
+        return self._url(f"/c/{self._tok('click', d=delivery_id, p=paper_id, r=position)}")
+
+    def feedback(self, delivery_id: int, paper_id: int, kind: str) -> str:
+        """ "more" or "less" like this: the GET shows a confirm button, the POST records it."""
+        return self._url(f"/feedback/{self._tok('feedback', d=delivery_id, p=paper_id, k=kind)}")
+
+    def digest(self, delivery_id: int) -> str:
+        return self._url(f"/digest/{self._tok('digest', d=delivery_id)}")
+
+    def feed(self, subscriber_id: int, token_version: int) -> str:
+        return self._url(f"/feed/{self._tok('feed', s=subscriber_id, v=token_version)}.atom")
+
+    def data_export(self, subscriber_id: int, token_version: int) -> str:
+        return self._url(f"/my-data/{self._tok('data', s=subscriber_id, v=token_version)}")

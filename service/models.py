@@ -1,0 +1,228 @@
+"""The data model. Every table the service has, in one place, so the schema reads as one story.
+
+Keep this file and ``migrations/versions/0001_initial.py`` in step: ``tests/test_migrations.py`` fails when
+they differ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    """Naive UTC datetimes everywhere, so SQLite and PostgreSQL store the same values."""
+
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# --- ingest -------------------------------------------------------------------------------------------------
+
+
+class RawPage(Base):
+    """A page exactly as received, stored before parsing so nothing is ever lost."""
+
+    __tablename__ = "raw_pages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex of the bytes
+    source: Mapped[str] = mapped_column(String(32))  # seed-text | hf-api | arxiv-atom | unknown
+    origin: Mapped[str] = mapped_column(Text)  # file path or URL it came from
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending|parsed|failed
+    error: Mapped[str | None] = mapped_column(Text)
+    listing_date: Mapped[dt.date | None] = mapped_column(Date)
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    parsed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Paper(Base):
+    """One paper, however many pages and days it appeared on."""
+
+    __tablename__ = "papers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    arxiv_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    title_key: Mapped[str] = mapped_column(String(512), unique=True)  # normalised title, the fallback identity
+    title: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text, default="")
+    authors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    author_count: Mapped[int | None] = mapped_column(Integer)
+    published_on: Mapped[dt.date | None] = mapped_column(Date)
+    listing_date: Mapped[dt.date | None] = mapped_column(Date, index=True)  # first listing it appeared on
+    first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    upvotes: Mapped[int] = mapped_column(Integer, default=0)
+    num_comments: Mapped[int] = mapped_column(Integer, default=0)
+    github_repo: Mapped[str | None] = mapped_column(Text)
+    github_stars: Mapped[int | None] = mapped_column(Integer)
+    project_page: Mapped[str | None] = mapped_column(Text)
+    code_links: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    ai_summary: Mapped[str | None] = mapped_column(Text)
+    ai_keywords: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    organization: Mapped[str | None] = mapped_column(Text)
+    thumbnail: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)  # where a click on this paper goes
+
+    sightings: Mapped[list[PaperSighting]] = relationship(back_populates="paper", cascade="all, delete-orphan")
+
+
+class PaperSighting(Base):
+    """A paper seen on one page: the history behind trending and 'new today'."""
+
+    __tablename__ = "paper_sightings"
+    __table_args__ = (UniqueConstraint("paper_id", "raw_page_id", name="uq_sighting_paper_page"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), index=True)
+    raw_page_id: Mapped[int] = mapped_column(ForeignKey("raw_pages.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    upvotes: Mapped[int | None] = mapped_column(Integer)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    paper: Mapped[Paper] = relationship(back_populates="sightings")
+
+
+# --- subscribers --------------------------------------------------------------------------------------------
+
+
+class Subscriber(Base):
+    """A reader: subscription state (unconfirmed/confirmed/unsubscribed) and their preferences."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-cased
+    status: Mapped[str] = mapped_column(String(16), default="unconfirmed", index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    token_version: Mapped[int] = mapped_column(Integer, default=1)  # bump to revoke every link sent so far
+    # preferences
+    topics: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    include_keywords: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    exclude_keywords: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    followed_authors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    papers_per_email: Mapped[int] = mapped_column(Integer, default=10)
+    frequency: Mapped[str] = mapped_column(String(16), default="daily")  # daily | weekdays | weekly
+    weekly_day: Mapped[int] = mapped_column(Integer, default=0)  # 0 = Monday, for weekly
+    send_hour: Mapped[int] = mapped_column(Integer, default=7)  # local hour, 0-23
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    email_format: Mapped[str] = mapped_column(String(8), default="html")  # html | text
+    paused_until: Mapped[dt.date | None] = mapped_column(Date)
+    tracking_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # hidden topic preferences of a simulated reader (``paperboy simulate``); null for real people
+    simulation_profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Interaction(Base):
+    """What a subscriber did with a paper: sent, click, more (like this), less (like this), open."""
+
+    __tablename__ = "interactions"
+    __table_args__ = (Index("ix_interactions_subscriber_kind", "subscriber_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int | None] = mapped_column(Integer)  # rank in the email, for position-bias analysis
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    suspected_scanner: Mapped[bool] = mapped_column(Boolean, default=False)  # kept, never learned from
+    user_agent: Mapped[str | None] = mapped_column(Text)
+
+
+# --- delivery -----------------------------------------------------------------------------------------------
+
+
+class Delivery(Base):
+    """One digest for one subscriber on one date: claimed atomically, so it is sent at most once."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("subscriber_id", "digest_date", name="uq_delivery_subscriber_date"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    digest_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="planned", index=True)
+    # planned | sending | sent | skipped | failed
+    picks: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"paper_id", "reason", "section"}]
+    skip_reason: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    planned_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Suppression(Base):
+    """An address we must not mail (bounce, spam report, manual), whatever its subscription says."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WebhookEvent(Base):
+    """A provider event already processed: providers deliver more than once, we act once."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_event_id: Mapped[str] = mapped_column(String(255), unique=True)  # sg_event_id
+    event: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(320))
+    delivery_id: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# --- recommender --------------------------------------------------------------------------------------------
+
+
+class ModelVersion(Base):
+    """A trained recommender on disk (``.npz`` + JSON); digests use the newest one with status ``ready``."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16), default="training", index=True)  # training|ready|failed
+    path: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    n_users: Mapped[int] = mapped_column(Integer, default=0)
+    n_items: Mapped[int] = mapped_column(Integer, default=0)
+    n_interactions: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)

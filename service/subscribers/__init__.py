@@ -1,0 +1,1 @@
+"""Subscribers: the subscription lifecycle, preferences, tokens and suppression."""
