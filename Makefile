@@ -6,7 +6,7 @@ SHARED ?= ../shared
 export OPENBLAS_NUM_THREADS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev demo test lint format bench serve worker beat clean
+.PHONY: help venv dev demo browser test lint format bench serve worker beat clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -28,7 +28,12 @@ dev: $(VENV)/.dev-installed ## Install Paperboy with the dev tools
 demo: $(BIN)/paperboy ## Run the whole daily job on sample pages into ./demo (fresh each time)
 	$(BIN)/paperboy demo --dir demo
 
-test: $(VENV)/.dev-installed ## Run the whole test suite (needs Redis and PostgreSQL on localhost)
+browser: ## Install Debian's headless Chromium for the browser tests (skipped when present)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install chromium chromium-driver'" >&2; exit 1; fi; }
+
+test: $(VENV)/.dev-installed browser ## Run the whole test suite (needs Redis and PostgreSQL on localhost)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

@@ -71,3 +71,16 @@ def create_confirmed(session: Session, email: str, **preferences: object) -> Sub
     session.add(subscriber)
     session.flush()
     return subscriber
+
+
+def resubscribe(session: Session, subscriber: Subscriber) -> bool:
+    """Undo an unsubscribe from a link only the address's owner holds (no new confirmation needed).
+
+    Returns False when the subscriber was not unsubscribed (an unconfirmed address still has to confirm).
+    """
+    if subscriber.status != UNSUBSCRIBED:
+        return False
+    subscriber.status = CONFIRMED
+    subscriber.confirmed_at = subscriber.confirmed_at or utcnow()
+    subscriber.unsubscribed_at = None
+    return True

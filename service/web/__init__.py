@@ -7,6 +7,19 @@ from flask import Flask
 
 def register_web(app: Flask) -> None:
     """Attach every blueprint, the security headers and the error pages."""
+    from service.web import errors, headers
     from service.web.health import bp as health_bp
+    from service.web.manage import bp as manage_bp
+    from service.web.privacy import bp as privacy_bp
+    from service.web.public import bp as public_bp
+    from service.web.reader import bp as reader_bp
+    from service.web.tracking import bp as tracking_bp
 
     app.register_blueprint(health_bp)
+    app.register_blueprint(public_bp)
+    app.register_blueprint(manage_bp)
+    app.register_blueprint(tracking_bp)
+    app.register_blueprint(reader_bp)
+    app.register_blueprint(privacy_bp)
+    headers.install(app)
+    errors.install(app)

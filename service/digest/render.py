@@ -1,0 +1,145 @@
+"""Rendering emails with Jinja: one folder per message under ``templates/email``, HTML and plain text.
+
+Two environments, because the two outputs need different escaping:
+
+* ``.html`` templates render with autoescape on, so paper text full of ``<`` and ``&`` stays text. Their CSS
+  (``_base/styles.css``) is inlined into the template source by the loader, once, when Jinja loads the template,
+  so sending a message never runs the inliner.
+* ``.txt`` templates (subjects and plain-text bodies) are not HTML, so HTML escaping would corrupt them
+  (``&amp;`` in a subject). They are still made safe: every value passes through ``finalize``, which removes
+  control characters (CR, NUL, escape sequences, bidi overrides) so nothing a paper or a subscriber supplies can
+  add lines or headers; subjects are then folded to one line.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import css_inline
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
+STYLESHEET = "_base/styles.css"
+
+# Control characters, except tab and newline in bodies; bidi overrides can disguise links and names.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """What a message says, before it becomes MIME: the subject, both bodies and the extra headers."""
+
+    subject: str
+    text: str
+    html: str | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def clean_text(value: Any) -> str:
+    """A value as safe plain text: no control characters, newlines kept (``\\r\\n`` becomes ``\\n``)."""
+    text = "" if value is None else str(value)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", unicodedata.normalize("NFC", text))
+
+
+def one_line(value: Any) -> str:
+    """A value folded to one line: for subjects and header values."""
+    return _WHITESPACE.sub(" ", clean_text(value)).strip()
+
+
+class InliningLoader(FileSystemLoader):
+    """A loader that inlines the shared stylesheet into every ``.html`` template as it loads it.
+
+    Jinja caches compiled templates, so the inliner runs once per template file, not once per message. Jinja
+    statements must stay where HTML allows text (inside cells and divs), which the templates respect.
+    """
+
+    def __init__(self, searchpath: Path) -> None:
+        super().__init__(str(searchpath))
+        self.stylesheet = (Path(searchpath) / STYLESHEET).read_text(encoding="utf-8")
+        # The base's own <style> holds only the dark-mode media query: kept as is, never inlined.
+        self._fragment_inliner = css_inline.CSSInliner(
+            inline_style_tags=False, keep_style_tags=True, load_remote_stylesheets=False
+        )
+        self._document_inliner = css_inline.CSSInliner(
+            inline_style_tags=False, keep_style_tags=True, load_remote_stylesheets=False, extra_css=self.stylesheet
+        )
+        self.inlined = 0  # how many template sources were inlined (tests check it does not grow per message)
+        self._lock = threading.Lock()
+
+    def get_source(self, environment: Environment, template: str):  # type: ignore[override]
+        source, filename, uptodate = super().get_source(environment, template)
+        if template.endswith(".html"):
+            if source.lstrip().lower().startswith("<!doctype"):
+                source = self._document_inliner.inline(source)
+            else:
+                source = self._fragment_inliner.inline_fragment(source, self.stylesheet)
+            with self._lock:
+                self.inlined += 1
+        return source, filename, uptodate
+
+
+def _html_env(template_dir: Path) -> Environment:
+    return Environment(
+        loader=InliningLoader(template_dir),
+        autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml"), default=True),
+        undefined=StrictUndefined,
+        trim_blocks=False,
+        keep_trailing_newline=False,
+    )
+
+
+def _text_env(template_dir: Path) -> Environment:
+    # Not HTML: HTML escaping would corrupt the text. ``finalize`` strips control characters from every value.
+    return Environment(  # noqa: S701 - plain text output; values are sanitised by finalize (see module doc)
+        loader=FileSystemLoader(str(template_dir)),
+        autoescape=False,
+        undefined=StrictUndefined,
+        finalize=clean_text,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+class EmailTemplates:
+    """The email templates of one process: both environments, built once and shared (thread-safe)."""
+
+    def __init__(self, template_dir: Path = TEMPLATE_DIR) -> None:
+        self.template_dir = template_dir
+        self.html = _html_env(template_dir)
+        self.text = _text_env(template_dir)
+
+    @property
+    def loader(self) -> InliningLoader:
+        return self.html.loader  # type: ignore[return-value]
+
+    def render(
+        self, message: str, context: dict[str, Any], *, html: bool = True, headers: dict[str, str] | None = None
+    ) -> RenderedMessage:
+        """Render ``templates/email/<message>/`` with ``context``; ``html=False`` skips the HTML part."""
+        subject = one_line(self.text.get_template(f"{message}/subject.txt").render(context))
+        text = self.text.get_template(f"{message}/body.txt").render(context)
+        text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+        body_html = self.html.get_template(f"{message}/body.html").render(dict(context, subject=subject)) if html else None
+        return RenderedMessage(subject=subject, text=text, html=body_html, headers=dict(headers or {}))
+
+
+_templates: EmailTemplates | None = None
+_templates_lock = threading.Lock()
+
+
+def templates() -> EmailTemplates:
+    """The process-wide templates (compiled and inlined on first use)."""
+    global _templates
+    if _templates is None:
+        with _templates_lock:
+            if _templates is None:
+                _templates = EmailTemplates()
+    return _templates

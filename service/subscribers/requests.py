@@ -1,0 +1,68 @@
+"""Requests a visitor makes by typing an address: subscribe, and "email me my preferences link".
+
+Both answer the visitor the same way whatever the address's state, so the web page never reveals who is
+subscribed; what actually happened is returned for logs and tests only. The email sent never contains
+anything the visitor typed: it goes to the stored address and carries only our own signed links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+
+from service.runtime import Runtime
+from service.subscribers.addresses import validate_address
+from service.subscribers.lifecycle import UNCONFIRMED, find_by_email, subscribe
+from service.subscribers.suppression import is_suppressed
+
+SENT_CONFIRMATION = "confirmation-sent"
+SENT_PREFERENCES = "preferences-sent"
+SUPPRESSED = "suppressed"
+UNKNOWN = "unknown-address"
+
+
+def request_subscription(rt: Runtime, email: str, topics: Sequence[str] = ()) -> str:
+    """Start a double opt-in for ``email``; raises ``InvalidEmail`` for an address we cannot use.
+
+    New, unconfirmed and unsubscribed addresses get a confirmation link; an already confirmed address gets its
+    preferences link instead (its owner may simply have forgotten); a suppressed address gets nothing.
+    """
+    address = validate_address(email)
+    for attempt in range(2):  # a concurrent first subscribe of the same address loses the unique race once
+        try:
+            with rt.db.session() as session:
+                if is_suppressed(session, address):
+                    return SUPPRESSED
+                subscriber, needs_confirmation = subscribe(session, address, list(topics))
+                subscriber_id = subscriber.id
+            break
+        except IntegrityError:
+            if attempt:
+                raise
+    from service.digest import send_confirmation_email, send_preferences_email
+
+    if needs_confirmation:
+        send_confirmation_email(rt, subscriber_id)
+        return SENT_CONFIRMATION
+    send_preferences_email(rt, subscriber_id)
+    return SENT_PREFERENCES
+
+
+def request_preferences_link(rt: Runtime, email: str) -> str:
+    """Email the preferences link to ``email`` if it is ours; an unconfirmed address gets its confirmation again."""
+    address = validate_address(email)
+    with rt.db.session() as session:
+        subscriber = find_by_email(session, address)
+        if subscriber is None:
+            return UNKNOWN
+        if is_suppressed(session, address):
+            return SUPPRESSED
+        subscriber_id, status = subscriber.id, subscriber.status
+    from service.digest import send_confirmation_email, send_preferences_email
+
+    if status == UNCONFIRMED:
+        send_confirmation_email(rt, subscriber_id)
+        return SENT_CONFIRMATION
+    send_preferences_email(rt, subscriber_id)
+    return SENT_PREFERENCES

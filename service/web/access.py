@@ -1,0 +1,42 @@
+"""From a link's token to the subscriber or delivery it grants access to, or the right error page.
+
+Forged tokens and tokens for another purpose are 404 (no such link); expired or revoked ones are 410.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from flask import abort
+from sqlalchemy.orm import Session
+
+from service import get_settings
+from service.models import Subscriber
+from service.subscribers.tokens import BadToken, RevokedToken, load_subscriber, read_delivery_token
+
+GONE_MESSAGES = {
+    "confirm": "This confirmation link has expired. Subscribe again from the home page to get a fresh one.",
+    "data": "This data link has expired. Open your preferences page for a fresh one.",
+}
+
+
+def _fail(purpose: str, exc: BadToken) -> NoReturn:
+    if isinstance(exc, RevokedToken):
+        abort(410, description="This link has been replaced by a newer one. Use the link in your latest email.")
+    if exc.expired:
+        abort(410, description=GONE_MESSAGES.get(purpose, "This link has expired."))
+    abort(404)
+
+
+def subscriber_or_abort(session: Session, purpose: str, token: str) -> Subscriber:
+    try:
+        return load_subscriber(session, get_settings().SECRET_KEY, purpose, token)
+    except BadToken as exc:
+        _fail(purpose, exc)
+
+
+def delivery_payload_or_abort(purpose: str, token: str) -> dict[str, Any]:
+    try:
+        return read_delivery_token(get_settings().SECRET_KEY, purpose, token)
+    except BadToken as exc:
+        _fail(purpose, exc)

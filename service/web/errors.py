@@ -1,0 +1,47 @@
+"""Friendly error pages: what went wrong in words a reader understands, and where to go next."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+MESSAGES: dict[int, tuple[str, str]] = {
+    400: ("Something was missing", "We could not understand that request. Please go back and try again."),
+    403: ("Not allowed", "This link or form does not allow that."),
+    404: ("Page not found", "This page or link does not exist. A link copied from an email may be cut off."),
+    405: ("Not allowed", "This page cannot be used that way."),
+    410: ("This link no longer works", "It has expired or been replaced by a newer one."),
+    413: ("Too much", "That request was too large."),
+    429: ("Slow down", "Too many requests in a short time. Please wait a little and try again."),
+    500: ("Something broke", "An error on our side. It has been logged; please try again in a moment."),
+}
+
+
+def render_error(code: int, message: str | None = None):
+    title, default = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
+    return render_template("web/error.html", code=code, title=title, message=message or default), code
+
+
+def install(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError):
+        return render_error(400, "This form has expired or was not sent from our page. Reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        code = exc.code or 500
+        # Our own aborts carry a reader-facing description; library defaults (and the limiter's) do not.
+        custom = exc.description if exc.description != type(exc).description and code != 429 else None
+        return render_error(code, custom)
+
+    @app.errorhandler(InternalServerError)
+    def _internal(exc: InternalServerError):
+        original = getattr(exc, "original_exception", None)
+        if original is not None:
+            log.error("unhandled error on %s %s", request.method, request.path, exc_info=original)
+        return render_error(500)
