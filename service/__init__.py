@@ -27,6 +27,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.BASE_URL.startswith("https://"),
         RATELIMIT_STORAGE_URI=settings.RATELIMIT_STORAGE_URI,
         RATELIMIT_HEADERS_ENABLED=True,
+        # a Redis outage must not turn the subscribe form into an error page: fall back to per-process limits
+        RATELIMIT_SWALLOW_ERRORS=True,
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
     for key, value in (config or {}).items():

@@ -45,6 +45,7 @@ class Settings:
     HF_API_BASE_URL: str = "https://huggingface.co"
     HTTP_TIMEOUT_S: float = 20.0
     INBOX_DIR: Path | None = None
+    INGEST_MAX_PAGE_BYTES: int = 16 * 1024 * 1024
     PAPERS_PER_EMAIL: int = 10
     RATELIMIT_STORAGE_URI: str = ""
 

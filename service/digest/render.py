@@ -97,9 +97,9 @@ def _html_env(template_dir: Path) -> Environment:
 
 def _text_env(template_dir: Path) -> Environment:
     # Not HTML: HTML escaping would corrupt the text. ``finalize`` strips control characters from every value.
-    return Environment(  # noqa: S701 - plain text output; values are sanitised by finalize (see module doc)
+    return Environment(
         loader=FileSystemLoader(str(template_dir)),
-        autoescape=False,
+        autoescape=False,  # noqa: S701 - plain text, not HTML; values are sanitised by finalize (module doc)
         undefined=StrictUndefined,
         finalize=clean_text,
         trim_blocks=True,
@@ -127,7 +127,9 @@ class EmailTemplates:
         subject = one_line(self.text.get_template(f"{message}/subject.txt").render(context))
         text = self.text.get_template(f"{message}/body.txt").render(context)
         text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
-        body_html = self.html.get_template(f"{message}/body.html").render(dict(context, subject=subject)) if html else None
+        body_html = (
+            self.html.get_template(f"{message}/body.html").render(dict(context, subject=subject)) if html else None
+        )
         return RenderedMessage(subject=subject, text=text, html=body_html, headers=dict(headers or {}))
 
 

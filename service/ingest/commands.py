@@ -30,6 +30,7 @@ def ingest(ctx: click.Context, targets: tuple[str, ...], source: str | None, ret
     human = (
         f"{data['pages']} pages, {data['entries']} entries: {data['new_papers']} new papers, "
         f"{data['updated_papers']} updated, {len(data['failed'])} failed"
+        + (f" ({report.unchanged} pages already ingested: unchanged)" if report.unchanged else "")
         + "".join(f"\n  failed: {f['path']}: {f['error']}" for f in data["failed"])
     )
     emit(data, as_json, human)

@@ -28,6 +28,7 @@ class Entry:
     ai_keywords: list[str] = field(default_factory=list)
     organization: str | None = None
     thumbnail: str | None = None
+    link_text: str = ""  # more text to search for code/project links (e.g. an arXiv comment), never shown
 
 
 @dataclass

@@ -24,6 +24,6 @@ class ParseError(IngestError):
 class FetchError(IngestError):
     """A page could not be downloaded. ``transient``: a network failure, a timeout, 429 or 5xx."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, transient: bool = False) -> None:
         self.transient = transient
         super().__init__(message)

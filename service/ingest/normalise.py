@@ -29,7 +29,8 @@ _URL = re.compile(r"(?:https?://|www\.|(?<![\w.@/])github\.com/)[^\s<>\"'{}|\\^`
 _TRAILING = ".,;:!?)]}'\""
 _CODE_HOSTS = ("github.com", "gitlab.com", "huggingface.co", "bitbucket.org", "codeberg.org")
 
-MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
 _ISO_DAY = re.compile(r"(?<![0-9])([0-9]{4})-([0-9]{2})-([0-9]{2})(?![0-9])")
 
 
@@ -50,7 +51,9 @@ def decode_text(content: bytes) -> str:
             except UnicodeDecodeError as exc:
                 raise ParseError(f"not valid {encoding.upper()} despite its byte-order mark ({exc.reason})") from exc
     if b"\x00" in content[:8192]:
-        raise ParseError("binary content (NUL bytes): not a text, JSON or Atom page")
+        raise ParseError(
+            "binary content (NUL bytes): not a text, JSON or Atom page (UTF-16 text needs a byte-order mark)"
+        )
     try:
         return content.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -74,7 +77,8 @@ def clean_text(value: object) -> str:
 def title_key(title: str) -> str:
     """The fallback identity: case-folded, compatibility-normalised words, punctuation ignored."""
     folded = unicodedata.normalize("NFKC", title).casefold()
-    return _SPACE.sub(" ", _NON_WORD.sub(" ", folded)).strip()[:TITLE_KEY_MAX]
+    key = _SPACE.sub(" ", _NON_WORD.sub(" ", folded)).strip() or _SPACE.sub(" ", folded).strip()
+    return key[:TITLE_KEY_MAX]
 
 
 def normalise_arxiv_id(value: object) -> str | None:
@@ -118,6 +122,7 @@ def find_links(text: str) -> list[str]:
             url = url[:-1]
         if not url.lower().startswith("http"):
             url = "https://" + url
+        url = re.sub(r"^https?://(?:www\.)?github\.com/", "https://github.com/", url, flags=re.IGNORECASE)
         if url not in links and "." in url.split("//", 1)[-1]:
             links.append(url)
     return links

@@ -103,17 +103,18 @@ def _arxiv_id_ok(arxiv_id: str) -> bool:
 
 
 def resolve_click(session: Session, delivery_id: int, paper_id: int) -> ClickTarget | None:
-    """Look the destination up in the database; None when the paper does not exist."""
-    paper = session.get(Paper, paper_id)
-    if paper is None:
-        return None
+    """Look the destination up in the database (one query); None when the paper does not exist."""
     row = session.execute(
-        select(Delivery.subscriber_id, Subscriber.tracking_enabled)
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.id == delivery_id)
+        select(Paper, Delivery.subscriber_id, Subscriber.tracking_enabled)
+        .select_from(Paper)
+        .outerjoin(Delivery, Delivery.id == delivery_id)
+        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Paper.id == paper_id)
     ).first()
-    subscriber_id, tracking = (row[0], bool(row[1])) if row else (None, False)
-    return ClickTarget(paper.id, safe_destination(paper), paper.title, subscriber_id, tracking)
+    if row is None:
+        return None
+    paper, subscriber_id, tracking = row
+    return ClickTarget(paper.id, safe_destination(paper), paper.title, subscriber_id, bool(tracking))
 
 
 def record_click(

@@ -14,11 +14,13 @@ def register_web(app: Flask) -> None:
     from service.web.public import bp as public_bp
     from service.web.reader import bp as reader_bp
     from service.web.tracking import bp as tracking_bp
+    from service.web.webhooks import bp as webhooks_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(manage_bp)
     app.register_blueprint(tracking_bp)
+    app.register_blueprint(webhooks_bp)
     app.register_blueprint(reader_bp)
     app.register_blueprint(privacy_bp)
     headers.install(app)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from flask import abort
+from flask import abort, url_for
 from sqlalchemy.orm import Session
 
 from service import get_settings
 from service.models import Subscriber
-from service.subscribers.tokens import BadToken, RevokedToken, load_subscriber, read_delivery_token
+from service.subscribers.tokens import BadToken, RevokedToken, load_subscriber, make_token, read_delivery_token
 
 GONE_MESSAGES = {
     "confirm": "This confirmation link has expired. Subscribe again from the home page to get a fresh one.",
@@ -40,3 +40,9 @@ def delivery_payload_or_abort(purpose: str, token: str) -> dict[str, Any]:
         return read_delivery_token(get_settings().SECRET_KEY, purpose, token)
     except BadToken as exc:
         _fail(purpose, exc)
+
+
+def subscriber_link(endpoint: str, purpose: str, subscriber: Subscriber, **values: Any) -> str:
+    """A same-site path to one of the subscriber's pages, with a fresh token (pages link by path, not BASE_URL)."""
+    token = make_token(get_settings().SECRET_KEY, purpose, {"s": subscriber.id, "v": subscriber.token_version})
+    return url_for(endpoint, token=token, **values)

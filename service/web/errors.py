@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -22,8 +22,14 @@ MESSAGES: dict[int, tuple[str, str]] = {
 }
 
 
+MACHINE_PREFIXES = ("/webhooks/", "/healthz", "/metrics")
+
+
 def render_error(code: int, message: str | None = None):
+    """An HTML page for people; JSON for the machine endpoints (provider webhooks, probes)."""
     title, default = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
+    if request.path.startswith(MACHINE_PREFIXES):
+        return jsonify(error=title, detail=message or default), code
     return render_template("web/error.html", code=code, title=title, message=message or default), code
 
 

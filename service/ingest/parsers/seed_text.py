@@ -21,7 +21,7 @@ MAX_TITLE_CHARS = 400  # real titles stay under ~200; a longer "title" means the
 _MONTH = r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
 _LISTING_DATE = re.compile(rf"^{_MONTH} ([0-9]{{1,2}})(?:, ([0-9]{{4}}))?$", re.IGNORECASE)
 _PUBLISHED = re.compile(rf"^{_MONTH} ([0-9]{{1,2}})(?:, ([0-9]{{4}}))?(?: +([0-9]{{1,9}}))?$", re.IGNORECASE)
-_AUTHORS = re.compile(r"^[•·*\-]?\s*([0-9]{1,6}) authors?$", re.IGNORECASE)
+_AUTHORS = re.compile(r"^([0-9]{1,6}) authors?$", re.IGNORECASE)
 _SEPARATOR = re.compile(r"^[·•]$")
 _HEADER = re.compile(
     r"^(new|subscribe|daily papers|get trending papers in your email inbox[^\n]*|by ?ak\b.*|trending papers)$",
@@ -96,20 +96,21 @@ def _skip_header(lines: list[tuple[int, str]], today: dt.date) -> tuple[int, dt.
     return position, listing_date
 
 
-def _read_metadata(lines: list[tuple[int, str]], position: int, entry: Entry, reference: dt.date, problems: list) -> int:
+def _read_metadata(
+    lines: list[tuple[int, str]], position: int, entry: Entry, reference: dt.date, problems: list[str]
+) -> int:
     """Layout B's ``• N authors`` / ``·`` / ``Oct 12, 2023 5`` lines after an abstract, in any subset."""
-    seen_authors = False
+    seen_metadata = False
     while position < len(lines):
         number, line = lines[position]
-        authors = _AUTHORS.match(line.lstrip("•· ").strip()) if line.startswith(("•", "·")) else _AUTHORS.match(line)
-        if authors and not seen_authors:
+        authors = _AUTHORS.match(_unbullet(line))
+        match = _PUBLISHED.match(line)
+        if authors and entry.author_count is None:
             entry.author_count = int(authors.group(1))
-            seen_authors = True
+            seen_metadata = True
         elif _SEPARATOR.match(line):
-            pass
-        elif seen_authors and _PUBLISHED.match(line):
-            match = _PUBLISHED.match(line)
-            assert match is not None
+            seen_metadata = True
+        elif seen_metadata and match:
             entry.published_on = _date_or_none(match, reference)
             if entry.published_on is None:
                 problems.append(f"line {number}: {line!r} is not a real date (publication date left empty)")
@@ -123,7 +124,11 @@ def _read_metadata(lines: list[tuple[int, str]], position: int, entry: Entry, re
 
 
 def _is_metadata(line: str) -> bool:
-    return bool(_SEPARATOR.match(line) or _AUTHORS.match(line.lstrip("•· ").strip()))
+    return bool(_SEPARATOR.match(line) or _AUTHORS.match(_unbullet(line)))
+
+
+def _unbullet(line: str) -> str:
+    return line.lstrip("•·*- ").strip()
 
 
 def _date_or_none(match: re.Match[str], reference: dt.date) -> dt.date | None:

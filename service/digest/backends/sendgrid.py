@@ -1,0 +1,290 @@
+"""The SendGrid backend: the ``sendgrid`` library's ``SendGridAPIClient`` against ``SENDGRID_API_HOST``.
+
+* 202 means accepted; the ``X-Message-Id`` answer header is kept as the provider's message id.
+* 429 and 5xx are retried here with exponential backoff (honouring ``Retry-After``); when the attempts run out
+  the error is transient (the message was *not* accepted, so a later task may send it).
+* Any other 4xx is a permanent failure, recorded and never retried.
+* A request that may have reached SendGrid without an answer (timeout, connection dropped after sending) is
+  ``OutcomeUnknownError``: never retried automatically, because sending twice is worse than not at all.
+
+Throughput: the library's HTTP client opens a new connection per request (``urllib``); ``KeepAliveClient``
+swaps in one persistent HTTP/1.1 connection per thread, and ``send_many`` keeps ``SENDGRID_CONCURRENCY``
+requests in flight on a thread pool.
+
+The request body is the documented v3 JSON built here rather than with ``helpers.mail.Mail``: that helper
+rejects any content matching its API-key pattern (``SG.x.y``), which signed link tokens can match by chance.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import threading
+import time
+import urllib.error
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+import python_http_client
+from python_http_client.exceptions import HTTPError as SendGridHTTPError
+from python_http_client.exceptions import handle_error
+from sendgrid import SendGridAPIClient
+
+from service.config import Settings
+from service.digest.backends import (
+    OutcomeUnknownError,
+    PermanentSendError,
+    SendError,
+    SendResult,
+    TransientSendError,
+)
+from service.digest.message import OutgoingMessage
+
+IDLE_RECONNECT_S = 20.0  # reconnect before reusing a connection idle this long (servers close idle ones)
+
+
+class _ConnectionPool:
+    """One persistent connection per thread and host: reused across requests, replaced after an error."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def get(self, scheme: str, netloc: str) -> tuple[http.client.HTTPConnection, bool]:
+        """(connection, reused) for this thread."""
+        key = (scheme, netloc)
+        conns: dict[tuple[str, str], tuple[http.client.HTTPConnection, float]] = self._local.__dict__.setdefault(
+            "conns", {}
+        )
+        entry = conns.get(key)
+        if entry is not None and time.monotonic() - entry[1] < IDLE_RECONNECT_S:
+            return entry[0], True
+        if entry is not None:
+            entry[0].close()
+        cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        conn = cls(netloc, timeout=self.timeout)
+        conns[key] = (conn, time.monotonic())
+        return conn, False
+
+    def touch(self, scheme: str, netloc: str) -> None:
+        conns = self._local.__dict__.get("conns", {})
+        if (scheme, netloc) in conns:
+            conns[(scheme, netloc)] = (conns[(scheme, netloc)][0], time.monotonic())
+
+    def drop(self, scheme: str, netloc: str) -> None:
+        conns = self._local.__dict__.get("conns", {})
+        entry = conns.pop((scheme, netloc), None)
+        if entry is not None:
+            entry[0].close()
+
+
+class _Answer:
+    """What ``python_http_client.Response`` reads from a urllib answer."""
+
+    def __init__(self, status: int, body: bytes, headers: http.client.HTTPMessage) -> None:
+        self._status, self._body, self._headers = status, body, headers
+
+    def getcode(self) -> int:
+        return self._status
+
+    def read(self) -> bytes:
+        return self._body
+
+    def info(self) -> http.client.HTTPMessage:
+        return self._headers
+
+
+class RequestNotSent(Exception):
+    """The request never fully left this machine (connect or write failed): certainly not accepted."""
+
+
+class AnswerLost(Exception):
+    """The request was sent but no answer came back: it may have been accepted."""
+
+
+class KeepAliveClient(python_http_client.Client):
+    """``python_http_client.Client`` with persistent connections (its ``_make_request`` is the documented hook)."""
+
+    pool: _ConnectionPool
+
+    def _build_client(self, name: str | None = None) -> KeepAliveClient:
+        url_path = self._url_path + [name] if name else self._url_path
+        child = KeepAliveClient(
+            host=self.host,
+            version=self._version,
+            request_headers=self.request_headers,
+            url_path=url_path,
+            append_slash=self.append_slash,
+            timeout=self.timeout,
+        )
+        child.pool = self.pool
+        return child
+
+    def _make_request(self, opener: Any, request: Any, timeout: float | None = None) -> _Answer:  # noqa: ARG002
+        parts = urlsplit(request.full_url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = dict(request.header_items())
+        conn, _reused = self.pool.get(parts.scheme, parts.netloc)
+        try:
+            conn.request(request.get_method(), path, body=request.data, headers=headers)
+        except OSError as exc:
+            self.pool.drop(parts.scheme, parts.netloc)
+            raise RequestNotSent(f"{exc.__class__.__name__}: {exc}") from exc
+        try:
+            response = conn.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self.pool.drop(parts.scheme, parts.netloc)
+            raise AnswerLost(f"{exc.__class__.__name__}: {exc}") from exc
+        if response.will_close:
+            self.pool.drop(parts.scheme, parts.netloc)
+        else:
+            self.pool.touch(parts.scheme, parts.netloc)
+        if response.status >= 400:
+            err = urllib.error.HTTPError(
+                request.full_url, response.status, response.reason, response.msg, io.BytesIO(body)
+            )
+            raise handle_error(err)
+        return _Answer(response.status, body, response.msg)
+
+
+def v3_body(message: OutgoingMessage) -> dict[str, Any]:
+    """The v3 ``mail/send`` JSON for one message."""
+    name, addr = message.from_address
+    sender: dict[str, str] = {"email": addr}
+    if name:
+        sender["name"] = name
+    personalization: dict[str, Any] = {"to": [{"email": message.to}]}
+    custom_args = {"category": message.category}
+    if message.delivery_id is not None:
+        custom_args["delivery_id"] = str(message.delivery_id)
+    content = [{"type": "text/plain", "value": message.text}]
+    if message.html is not None:
+        content.append({"type": "text/html", "value": message.html})
+    headers = dict(message.headers)
+    headers["Message-ID"] = message.message_id
+    return {
+        "personalizations": [personalization],
+        "from": sender,
+        "subject": message.subject,
+        "content": content,
+        "headers": headers,
+        "custom_args": custom_args,
+        "categories": [message.category],
+        # Our links are already signed and tracked by the web app: SendGrid must not rewrite them.
+        "tracking_settings": {"click_tracking": {"enable": False, "enable_text": False}},
+    }
+
+
+class SendGridBackend:
+    name = "sendgrid"
+
+    def __init__(
+        self,
+        api_key: str,
+        host: str,
+        *,
+        concurrency: int = 8,
+        timeout: float = 20.0,
+        max_attempts: int = 4,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self.client = SendGridAPIClient(api_key=api_key, host=host.rstrip("/"))
+        keep_alive = KeepAliveClient(host=self.client.host, request_headers=self.client._default_headers, version=3)
+        keep_alive.pool = _ConnectionPool(timeout)
+        keep_alive.request_headers.setdefault("Content-Type", "application/json")
+        self.client.client = keep_alive
+        self.concurrency = max(1, concurrency)
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> SendGridBackend:
+        return cls(
+            settings.SENDGRID_API_KEY,
+            settings.SENDGRID_API_HOST,
+            concurrency=settings.SENDGRID_CONCURRENCY,
+            timeout=settings.HTTP_TIMEOUT_S,
+            **kwargs,
+        )
+
+    def _delay(self, attempt: int, error: SendGridHTTPError | None) -> float:
+        retry_after = None
+        if error is not None and error.headers is not None:
+            retry_after = error.headers.get("Retry-After")
+        if retry_after:
+            try:
+                return min(self.max_backoff_s, max(0.0, float(retry_after)))
+            except ValueError:
+                pass
+        return min(self.max_backoff_s, self.backoff_s * (2 ** (attempt - 1)))
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        body = v3_body(message)
+        last = ""
+        for attempt in range(1, self.max_attempts + 1):
+            error: SendGridHTTPError | None = None
+            try:
+                response = self.client.send(body)
+            except RequestNotSent as exc:
+                last = f"connection failed: {exc}"
+            except AnswerLost as exc:
+                raise OutcomeUnknownError(f"no answer from SendGrid after sending: {exc}") from exc
+            except SendGridHTTPError as exc:
+                status = int(exc.status_code)
+                detail = _error_detail(exc)
+                if status != 429 and status < 500:
+                    raise PermanentSendError(
+                        f"SendGrid refused the message ({status}): {detail}", status=status
+                    ) from exc
+                error, last = exc, f"SendGrid answered {status}: {detail}"
+            else:
+                if response.status_code != 202:
+                    raise PermanentSendError(f"SendGrid answered {response.status_code}, expected 202")
+                return SendResult(provider_message_id=response.headers.get("X-Message-Id"))
+            if attempt < self.max_attempts:
+                time.sleep(self._delay(attempt, error))
+        status = int(error.status_code) if error is not None else None
+        raise TransientSendError(f"{last} (gave up after {self.max_attempts} attempts)", status=status)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sendgrid")
+            return self._executor
+
+    def send_many(self, messages: Sequence[OutgoingMessage]) -> list[SendResult | SendError]:
+        """Send several messages with up to ``concurrency`` requests in flight; results in input order."""
+
+        def one(message: OutgoingMessage) -> SendResult | SendError:
+            try:
+                return self.send(message)
+            except SendError as exc:
+                return exc
+
+        if len(messages) <= 1:
+            return [one(m) for m in messages]
+        return list(self._pool().map(one, messages))
+
+    def was_accepted(self, delivery_id: int) -> bool | None:
+        """SendGrid has no lookup by our id: only its webhook events can tell (see ``webhooks.py``)."""
+        return None
+
+    def close(self) -> None:
+        with self._executor_lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
+
+
+def _error_detail(exc: SendGridHTTPError) -> str:
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    return str(body)[:500]

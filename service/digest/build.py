@@ -1,0 +1,203 @@
+"""Building one digest: the picks (ranked by ``service.recommend.rank_digest``) and the rendered message.
+
+Picks are stored on the delivery (``Delivery.picks``) before sending, so the web view, the click links and the
+``sent`` interactions all describe exactly what the email showed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.digest.candidates import candidates_for
+from service.digest.render import RenderedMessage, clean_text, templates
+from service.models import Delivery, ModelVersion, Paper, Subscriber
+from service.runtime import Runtime
+
+SUMMARY_CHARS = 320
+TRENDING = "trending"
+_GITHUB_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+# --- ranking ------------------------------------------------------------------------------------------------
+
+
+def rank_for(
+    rt: Runtime, session: Session, subscribers: Sequence[Subscriber], digest_date: dt.date
+) -> dict[int, list[dict[str, Any]]]:
+    """subscriber id → picks as stored on the delivery: paper_id, score, reason, section, position.
+
+    Subscribers with the same candidate set (the usual case) are ranked together in one call.
+    """
+    from service.recommend import rank_digest
+
+    candidates = candidates_for(session, subscribers, digest_date)
+    groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for subscriber in subscribers:
+        if candidates.get(subscriber.id):
+            groups[tuple(candidates[subscriber.id])].append(subscriber.id)
+    picks: dict[int, list[dict[str, Any]]] = {s.id: [] for s in subscribers}
+    for paper_ids, subscriber_ids in groups.items():
+        ranked = rank_digest(rt, session, subscriber_ids, list(paper_ids), digest_date)
+        allowed = set(paper_ids)
+        for subscriber_id in subscriber_ids:
+            rows: list[dict[str, Any]] = []
+            seen: set[int] = set()
+            ordered = sorted(ranked.get(subscriber_id, []), key=lambda p: p.section == TRENDING)  # stable
+            for pick in ordered:
+                if pick.paper_id in allowed and pick.paper_id not in seen:
+                    seen.add(pick.paper_id)
+                    rows.append(
+                        {
+                            "paper_id": int(pick.paper_id),
+                            "score": float(pick.score),
+                            "reason": clean_text(pick.reason)[:300],
+                            "section": str(pick.section),
+                            "position": len(rows) + 1,
+                        }
+                    )
+            picks[subscriber_id] = rows
+    return picks
+
+
+def current_model_version_id(session: Session) -> int | None:
+    return session.scalar(
+        select(ModelVersion.id).where(ModelVersion.status == "ready").order_by(ModelVersion.id.desc()).limit(1)
+    )
+
+
+# --- rendering ----------------------------------------------------------------------------------------------
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` when it is a plain http(s) URL, else None (no ``javascript:``, no spaces or quotes)."""
+    if not url:
+        return None
+    url = url.strip()
+    if any(ch.isspace() or ch in "\"'<>\\" for ch in url):
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme in {"http", "https"} and parts.netloc else None
+
+
+def code_url(paper: Paper) -> str | None:
+    repo = (paper.github_repo or "").strip()
+    if repo:
+        if _GITHUB_REPO.match(repo):
+            return f"https://github.com/{repo}"
+        if safe_url(repo):
+            return repo
+    for link in paper.code_links or []:
+        candidate = link.get("url") if isinstance(link, dict) else link
+        if isinstance(candidate, str) and safe_url(candidate):
+            return candidate
+    return None
+
+
+def authors_line(paper: Paper, limit: int = 3) -> str:
+    names = [a.get("name", "") if isinstance(a, dict) else str(a) for a in paper.authors or []]
+    names = [clean_text(n).strip() for n in names if n and str(n).strip()]
+    total = max(len(names), paper.author_count or 0)
+    if not names:
+        return f"{total} authors" if total else ""
+    shown = ", ".join(names[:limit])
+    return f"{shown} et al. ({total} authors)" if total > limit else shown
+
+
+def short_summary(paper: Paper, limit: int = SUMMARY_CHARS) -> str:
+    text = " ".join(clean_text(paper.ai_summary or paper.abstract or "").split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:.") + "…"
+
+
+def date_label(day: dt.date) -> str:
+    return f"{day.strftime('%A')}, {day.day} {day.strftime('%B %Y')}"
+
+
+def digest_headers(rt: Runtime, delivery: Delivery, subscriber: Subscriber) -> dict[str, str]:
+    """RFC 8058 one-click unsubscribe, plus our delivery id for support and logs."""
+    return {
+        "List-Unsubscribe": f"<{rt.links.unsubscribe(subscriber.id, subscriber.token_version)}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "List-Id": f"Paperboy daily digest <digest.{_domain(rt.settings.MAIL_FROM)}>",
+        "X-Paperboy-Delivery": str(delivery.id),
+    }
+
+
+def _domain(mail_from: str) -> str:
+    return mail_from.rsplit("@", 1)[-1].strip(" >") or "paperboy.localhost"
+
+
+def digest_context(rt: Runtime, delivery: Delivery, subscriber: Subscriber, papers: dict[int, Paper]) -> dict[str, Any]:
+    picks, trending = [], []
+    for i, pick in enumerate(delivery.picks or []):
+        paper = papers.get(int(pick["paper_id"]))
+        if paper is None:
+            continue  # deleted since: the rest of the digest still renders
+        position = int(pick.get("position", i + 1))
+        direct = safe_url(paper.url)
+        url = (
+            direct if (direct and not subscriber.tracking_enabled) else rt.links.click(delivery.id, paper.id, position)
+        )
+        view = {
+            "position": position,
+            "title": " ".join(clean_text(paper.title).split()),
+            "authors": authors_line(paper),
+            "summary": short_summary(paper),
+            "upvotes": paper.upvotes or 0,
+            "code_url": code_url(paper),
+            "reason": pick.get("reason") or "",
+            "url": url,
+            "more_url": rt.links.feedback(delivery.id, paper.id, "more"),
+            "less_url": rt.links.feedback(delivery.id, paper.id, "less"),
+        }
+        (trending if pick.get("section") == TRENDING else picks).append(view)
+    first = (picks or trending or [{}])[0]
+    return {
+        "email": subscriber.email,
+        "digest_date": delivery.digest_date.isoformat(),
+        "date_label": date_label(delivery.digest_date),
+        "picks": picks,
+        "trending": trending,
+        "top_title": first.get("title", ""),
+        "paper_count": len(picks) + len(trending),
+        "preheader": " · ".join(p["title"] for p in (picks + trending)[:3]),
+        "web_view_url": rt.links.digest(delivery.id),
+        "preferences_url": rt.links.preferences(subscriber.id, subscriber.token_version),
+        "unsubscribe_url": rt.links.unsubscribe(subscriber.id, subscriber.token_version),
+        "postal_address": rt.settings.POSTAL_ADDRESS,
+    }
+
+
+def render_loaded(
+    rt: Runtime, delivery: Delivery, subscriber: Subscriber, papers: dict[int, Paper], *, html: bool = True
+) -> RenderedMessage:
+    context = digest_context(rt, delivery, subscriber, papers)
+    return templates().render("daily-digest", context, html=html, headers=digest_headers(rt, delivery, subscriber))
+
+
+def load_papers(session: Session, deliveries: Sequence[Delivery]) -> dict[int, Paper]:
+    ids = {int(p["paper_id"]) for d in deliveries for p in (d.picks or [])}
+    if not ids:
+        return {}
+    return {p.id: p for p in session.scalars(select(Paper).where(Paper.id.in_(ids)))}
+
+
+def render_delivery(rt: Runtime, session: Session, delivery_id: int) -> RenderedMessage:
+    """The digest of one delivery as its subscriber got (or will get) it; the web view shows ``.html``."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise LookupError(f"no delivery with id {delivery_id}")
+    subscriber = session.get(Subscriber, delivery.subscriber_id)
+    if subscriber is None:
+        raise LookupError(f"delivery {delivery_id} has no subscriber")
+    return render_loaded(rt, delivery, subscriber, load_papers(session, [delivery]))

@@ -1,0 +1,207 @@
+"""Exactly once: every state change of a delivery is a conditional UPDATE (compare-and-set).
+
+States::
+
+    planned ──claim──► sending ──submit──► submitting ──► sent
+       ▲                  │                    │  └────► failed (refused for good, or outcome unknown)
+       └──── release ─────┴──── (known not accepted: 429/5xx, connection refused) ◄┘
+
+* ``claim`` moves ``planned`` → ``sending`` and bumps ``attempts``; the new ``attempts`` value is the claim's
+  fencing token: every later update also requires it, so a worker whose claim was taken over can change nothing.
+* While ``sending`` nothing has left the building (we rank and render), so a ``sending`` claim older than the
+  lease belongs to a dead worker and may be reclaimed.
+* ``submit`` moves ``sending`` → ``submitting`` immediately before the request to the provider, after checking
+  (in the same transaction) that the subscriber is still confirmed and not suppressed. From then on the
+  provider may have the message, so a stale ``submitting`` row is never simply reclaimed: ``resolve_stale``
+  asks the backend whether it was accepted (the outbox can tell; SendGrid cannot, but its webhook events carry
+  our delivery id) and otherwise marks it failed with "outcome unknown". Never twice beats always once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from service.digest.plan import FAILED, PLANNED, SENDING, SENT, SKIPPED, SUBMITTING
+from service.models import Delivery, Interaction, Subscriber, utcnow
+from service.subscribers.suppression import is_suppressed
+
+LEASE = dt.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: int
+    attempt: int
+
+
+def _naive(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return utcnow()
+    return now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
+
+
+def claim(
+    session: Session, delivery_id: int, *, now: dt.datetime | None = None, lease: dt.timedelta = LEASE
+) -> Claim | None:
+    """Take ``delivery_id`` for sending, or None when someone else has it (or it is done)."""
+    now = _naive(now)
+    row = session.execute(
+        select(Delivery.status, Delivery.attempts, Delivery.claimed_at).where(Delivery.id == delivery_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    status, attempts, claimed_at = row
+    stale = status == SENDING and claimed_at is not None and claimed_at < now - lease
+    if status != PLANNED and not stale:
+        return None
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == status, Delivery.attempts == attempts)
+        .values(status=SENDING, attempts=attempts + 1, claimed_at=now, error=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    return Claim(delivery_id, attempts + 1)
+
+
+def _transition(session: Session, c: Claim, from_status: str, **values: object) -> bool:
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == c.delivery_id, Delivery.status == from_status, Delivery.attempts == c.attempt)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def store_picks(session: Session, c: Claim, picks: list[dict], model_version_id: int | None) -> bool:
+    return _transition(session, c, SENDING, picks=picks, model_version_id=model_version_id)
+
+
+def skip(session: Session, c: Claim, reason: str) -> bool:
+    """Nothing to send after all (no picks, unsubscribed meanwhile): recorded, never retried."""
+    return _transition(session, c, SENDING, status=SKIPPED, skip_reason=reason)
+
+
+def still_eligible(session: Session, delivery_id: int) -> str | None:
+    """None when the subscriber may still be mailed, else the reason not to (read inside the submit transaction)."""
+    subscriber = session.scalar(
+        select(Subscriber).join(Delivery, Delivery.subscriber_id == Subscriber.id).where(Delivery.id == delivery_id)
+    )
+    if subscriber is None:
+        return "subscriber deleted"
+    if subscriber.status != "confirmed":
+        return f"subscription {subscriber.status} before sending"
+    if is_suppressed(session, subscriber.email):
+        return "address suppressed before sending"
+    return None
+
+
+def submit(session: Session, c: Claim, message_id: str, *, now: dt.datetime | None = None) -> bool | str:
+    """``sending`` → ``submitting`` just before the request: True, a skip reason, or False (claim lost)."""
+    reason = still_eligible(session, c.delivery_id)
+    if reason is not None:
+        return reason if skip(session, c, reason) else False
+    return _transition(session, c, SENDING, status=SUBMITTING, message_id=message_id, claimed_at=_naive(now))
+
+
+def mark_sent(session: Session, c: Claim, provider_message_id: str | None, *, now: dt.datetime | None = None) -> bool:
+    """Accepted by the provider: record it and the ``sent`` interactions in one transaction."""
+    ok = _transition(
+        session, c, SUBMITTING, status=SENT, provider_message_id=provider_message_id, sent_at=_naive(now), error=None
+    )
+    if ok:
+        record_sent_interactions(session, c.delivery_id)
+    return ok
+
+
+def record_sent_interactions(session: Session, delivery_id: int) -> None:
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        return
+    session.refresh(delivery)
+    session.add_all(
+        Interaction(
+            subscriber_id=delivery.subscriber_id,
+            paper_id=int(pick["paper_id"]),
+            delivery_id=delivery.id,
+            kind="sent",
+            position=int(pick.get("position", i + 1)),
+            created_at=delivery.sent_at or utcnow(),
+        )
+        for i, pick in enumerate(delivery.picks or [])
+    )
+
+
+def mark_failed(session: Session, c: Claim, error: str, *, from_status: str = SUBMITTING) -> bool:
+    return _transition(session, c, from_status, status=FAILED, error=error[:2000])
+
+
+def release(session: Session, c: Claim, error: str, *, from_status: str = SUBMITTING) -> bool:
+    """Known *not* accepted (429/5xx, connection refused, or we never submitted): back to ``planned``."""
+    return _transition(session, c, from_status, status=PLANNED, error=error[:2000], claimed_at=None)
+
+
+def resolve_stale(
+    session: Session,
+    backend_was_accepted,
+    *,
+    digest_date: dt.date | None = None,
+    now: dt.datetime | None = None,
+    lease: dt.timedelta = LEASE,
+) -> dict[str, int]:
+    """Settle ``submitting`` rows whose worker died: sent if the backend knows it accepted the message,
+    planned again if it knows it did not, failed ("outcome unknown") if it cannot tell."""
+    now = _naive(now)
+    query = select(Delivery.id, Delivery.attempts).where(
+        Delivery.status == SUBMITTING, or_(Delivery.claimed_at.is_(None), Delivery.claimed_at < now - lease)
+    )
+    if digest_date is not None:
+        query = query.where(Delivery.digest_date == digest_date)
+    counts = {"sent": 0, "planned": 0, "failed": 0}
+    for delivery_id, attempts in session.execute(query).all():
+        c = Claim(delivery_id, attempts)
+        accepted = backend_was_accepted(delivery_id)
+        if accepted is True and mark_sent(session, c, None, now=now):
+            counts["sent"] += 1
+        elif accepted is False and release(session, c, "worker stopped before the provider accepted the message"):
+            counts["planned"] += 1
+        elif accepted is None and mark_failed(
+            session, c, "outcome unknown: the worker stopped after submitting; not re-sent to avoid a duplicate"
+        ):
+            counts["failed"] += 1
+    return counts
+
+
+def confirm_accepted(session: Session, delivery_id: int, provider_message_id: str | None) -> bool:
+    """A provider event proves a ``submitting`` (or outcome-unknown ``failed``) delivery was accepted."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None or delivery.status not in {SUBMITTING, FAILED} or not delivery.message_id:
+        return False
+    if delivery.status == FAILED and not (delivery.error or "").startswith("outcome unknown"):
+        return False
+    c = Claim(delivery_id, delivery.attempts)
+    ok = _transition(session, c, delivery.status, status=SUBMITTING) and mark_sent(session, c, provider_message_id)
+    return ok
+
+
+def pending_ids(
+    session: Session, digest_date: dt.date, *, now: dt.datetime | None = None, lease: dt.timedelta = LEASE
+) -> list[int]:
+    """Deliveries of ``digest_date`` waiting to be sent: planned, or claimed by a worker that died."""
+    now = _naive(now)
+    return list(
+        session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.digest_date == digest_date,
+                or_(Delivery.status == PLANNED, and_(Delivery.status == SENDING, Delivery.claimed_at < now - lease)),
+            )
+            .order_by(Delivery.id)
+        )
+    )

@@ -1,0 +1,167 @@
+"""SendGrid's Event Webhook: verify the signature, then act on each event exactly once.
+
+* Verification: ECDSA P-256 / SHA-256 over ``timestamp + raw body`` (headers
+  ``X-Twilio-Email-Event-Webhook-Signature`` and ``-Timestamp``), with the public key from the SendGrid console
+  (``SENDGRID_WEBHOOK_PUBLIC_KEY``, base64 DER). Unsigned, tampered and stale posts are rejected.
+* De-duplication: SendGrid delivers events more than once; each ``sg_event_id`` is inserted into
+  ``webhook_events`` with ``ON CONFLICT DO NOTHING`` and acted on only by the insert that created it.
+* Actions: bounce and spamreport suppress the address, unsubscribe and group_unsubscribe unsubscribe it,
+  dropped records the reason on the delivery, processed/delivered confirm a delivery whose send outcome we did
+  not know, open and click are recorded (the event row), deferred changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.digest.claim import confirm_accepted
+from service.models import Delivery, WebhookEvent
+from service.subscribers.lifecycle import unsubscribe_email
+from service.subscribers.suppression import suppress
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+MAX_SKEW_S = 300  # a post older (or newer) than this is a replay
+MAX_EVENTS = 10_000
+
+
+class WebhookRejected(ValueError):
+    """The post is not from SendGrid or not usable; ``status`` is the HTTP answer."""
+
+    def __init__(self, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def load_public_key(key_b64: str) -> ec.EllipticCurvePublicKey:
+    """The verification key from the SendGrid console (base64 DER; a PEM block is accepted too)."""
+    if not key_b64:
+        raise WebhookRejected("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: refusing unverifiable events", 503)
+    try:
+        if "BEGIN PUBLIC KEY" in key_b64:
+            key = serialization.load_pem_public_key(key_b64.encode())
+        else:
+            key = serialization.load_der_public_key(base64.b64decode("".join(key_b64.split())))
+    except (ValueError, binascii.Error) as exc:
+        raise WebhookRejected(f"SENDGRID_WEBHOOK_PUBLIC_KEY is not a valid base64 DER public key: {exc}", 503) from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise WebhookRejected("SENDGRID_WEBHOOK_PUBLIC_KEY must be an ECDSA P-256 key", 503)
+    return key
+
+
+def verify_signature(
+    key_b64: str, signature_b64: str | None, timestamp: str | None, raw_body: bytes, *, now: float | None = None
+) -> None:
+    """Raise ``WebhookRejected`` unless ``raw_body`` was signed by SendGrid at a recent ``timestamp``."""
+    key = load_public_key(key_b64)
+    if not signature_b64 or not timestamp:
+        raise WebhookRejected("unsigned event post (signature or timestamp header missing)", 401)
+    try:
+        sent_at = int(timestamp)
+    except ValueError as exc:
+        raise WebhookRejected("event timestamp header is not a number", 401) from exc
+    now = dt.datetime.now(dt.UTC).timestamp() if now is None else now
+    if abs(now - sent_at) > MAX_SKEW_S:
+        raise WebhookRejected("stale event post (timestamp too old or in the future)", 401)
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+        key.verify(signature, timestamp.encode() + raw_body, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, binascii.Error, ValueError) as exc:
+        raise WebhookRejected("event signature does not match", 401) from exc
+
+
+def parse_events(raw_body: bytes) -> list[dict[str, Any]]:
+    try:
+        events = json.loads(raw_body)
+    except ValueError as exc:
+        raise WebhookRejected(f"event body is not JSON: {exc}", 400) from exc
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise WebhookRejected("event body must be a JSON array of objects", 400)
+    if len(events) > MAX_EVENTS:
+        raise WebhookRejected(f"too many events in one post ({len(events)} > {MAX_EVENTS})", 413)
+    return events
+
+
+def _first_time(session: Session, event: dict[str, Any], delivery_id: int | None) -> bool:
+    """Record the event; True only for the insert that created its row (the one that acts)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(WebhookEvent)
+        .values(
+            provider_event_id=str(event["sg_event_id"])[:255],
+            event=str(event.get("event", ""))[:32],
+            email=(str(event["email"]).lower()[:320] if event.get("email") else None),
+            delivery_id=delivery_id,
+            payload=event,
+        )
+        .on_conflict_do_nothing(index_elements=["provider_event_id"])
+        .returning(WebhookEvent.id)
+    )
+    return session.execute(stmt).first() is not None
+
+
+def _delivery_id(event: dict[str, Any]) -> int | None:
+    value = event.get("delivery_id")  # our custom_args arrive as top-level event fields
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def apply_event(session: Session, event: dict[str, Any]) -> str:
+    """Act on one event; returns what was done (for counts and logs)."""
+    if not event.get("sg_event_id"):
+        return "invalid"
+    delivery_id = _delivery_id(event)
+    if not _first_time(session, event, delivery_id):
+        return "duplicate"
+    kind = str(event.get("event", ""))
+    email = str(event.get("email") or "")
+    if kind == "bounce" and email:
+        if event.get("type") == "blocked":
+            return "recorded"  # a block is the receiving server's temporary refusal, not a dead address
+        suppress(session, email, "bounce", str(event.get("reason") or "")[:1000] or None)
+        return "suppressed"
+    if kind == "spamreport" and email:
+        suppress(session, email, "spamreport", "marked as spam by the recipient")
+        unsubscribe_email(session, email)
+        return "suppressed"
+    if kind in {"unsubscribe", "group_unsubscribe"} and email:
+        unsubscribe_email(session, email)
+        return "unsubscribed"
+    if kind == "dropped":
+        if delivery_id is not None and (delivery := session.get(Delivery, delivery_id)) is not None:
+            delivery.error = f"dropped by SendGrid: {event.get('reason') or 'no reason given'}"[:2000]
+        return "recorded"
+    if kind in {"processed", "delivered"} and delivery_id is not None:
+        confirm_accepted(session, delivery_id, str(event.get("sg_message_id") or "")[:255] or None)
+        return "recorded"
+    return "recorded"  # open, click, deferred and anything new: kept in webhook_events, no state change
+
+
+def process_events(session: Session, events: list[dict[str, Any]]) -> dict[str, int]:
+    """Apply each event in its own savepoint: one bad event never stops the rest."""
+    counts: dict[str, int] = {}
+    for event in events:
+        try:
+            with session.begin_nested():
+                outcome = apply_event(session, event)
+        except Exception:  # noqa: BLE001 - recorded in the log; the other events still apply
+            log.exception("webhook event %r could not be applied", event.get("sg_event_id"))
+            outcome = "error"
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts

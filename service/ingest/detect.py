@@ -1,0 +1,45 @@
+"""Which layout a page is in, from its first bytes: an Atom feed, API JSON, or a plain-text listing capture."""
+
+from __future__ import annotations
+
+import codecs
+
+from service.ingest.errors import ParseError
+
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def detect_source(content: bytes) -> str:
+    """``arxiv-atom``, ``hf-api`` or ``seed-text``; ParseError for what is none of them (empty, binary)."""
+    if not content.strip():
+        raise ParseError("empty page (no content)" if not content else "empty page (only whitespace)")
+    head = content[:4096]
+    if head.startswith(_BOMS):
+        head = _decoded_head(head)
+    elif b"\x00" in head:
+        raise ParseError(
+            "binary content (NUL bytes): not a text, JSON or Atom page (UTF-16 text needs a byte-order mark)"
+        )
+    start = head.lstrip()
+    if start.startswith(b"<"):
+        lowered = head.lower()
+        if b"<feed" in lowered or b"http://www.w3.org/2005/atom" in lowered:
+            return "arxiv-atom"
+        raise ParseError("XML or HTML that is not an Atom feed: save listing pages as text, or use the API")
+    if start.startswith((b"[", b"{")):
+        return "hf-api"
+    return "seed-text"
+
+
+def _decoded_head(head: bytes) -> bytes:
+    """The start of a page with a byte-order mark, as UTF-8, so the checks above read it like any other."""
+    for bom, encoding in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if head.startswith(bom):
+            return head.decode(encoding, errors="ignore").encode("utf-8")
+    return head

@@ -1,0 +1,39 @@
+"""What one ingest run did, in the shape ``paperboy ingest --json`` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class IngestReport:
+    """Counts of one run. ``unchanged`` (pages already ingested, same bytes) is for people, not the JSON."""
+
+    pages: int = 0
+    entries: int = 0
+    new_papers: int = 0
+    updated_papers: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    unchanged: int = 0
+
+    def fail(self, path: str, error: str) -> None:
+        self.failed.append({"path": path, "error": error})
+
+    def add(self, other: IngestReport) -> IngestReport:
+        self.pages += other.pages
+        self.entries += other.entries
+        self.new_papers += other.new_papers
+        self.updated_papers += other.updated_papers
+        self.failed.extend(other.failed)
+        self.unchanged += other.unchanged
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pages": self.pages,
+            "entries": self.entries,
+            "new_papers": self.new_papers,
+            "updated_papers": self.updated_papers,
+            "failed": [dict(f) for f in self.failed],
+        }

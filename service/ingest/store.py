@@ -1,0 +1,238 @@
+"""The one module that writes ingest data: raw pages (stored before parsing) and papers (merged, never duplicated).
+
+Merge rule: a paper is the same paper when its arXiv id matches, else when its normalised title matches. A
+later sighting raises upvotes, comments and stars (counts only grow), fills fields still empty, keeps the longer
+abstract, the earliest listing date and the first-seen time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service.ingest.entries import Entry
+from service.ingest.normalise import (
+    TITLE_KEY_MAX,
+    find_links,
+    github_repo_of,
+    is_code_link,
+    paper_url,
+    title_key,
+)
+from service.models import Paper, PaperSighting, RawPage, utcnow
+
+
+def content_hash(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def store_raw_page(session: Session, content: bytes, origin: str, source: str | None) -> tuple[RawPage, bool]:
+    """The page with this content, inserted as ``pending`` if new. Returns (page, created)."""
+    digest = content_hash(content)
+    existing = session.scalars(select(RawPage).where(RawPage.content_hash == digest)).first()
+    if existing is not None:
+        return existing, False
+    page = RawPage(
+        content_hash=digest,
+        source=source or "unknown",
+        origin=origin,
+        content=content,
+        size=len(content),
+        status="pending",
+    )
+    try:
+        with session.begin_nested():
+            session.add(page)
+    except IntegrityError:
+        # another process stored the same bytes a moment ago: theirs is the page
+        return session.scalars(select(RawPage).where(RawPage.content_hash == digest)).one(), False
+    return page, True
+
+
+@dataclass
+class MergeResult:
+    new: int = 0
+    updated: int = 0
+
+
+def merge_entries(
+    session: Session, page: RawPage, entries: list[Entry], listing_date: dt.date, now: dt.datetime
+) -> MergeResult:
+    """Create or update one paper per entry and record one sighting per (paper, page)."""
+    index = PaperIndex.load(session, entries)
+    created_here: set[int] = set()
+    updated_here: set[int] = set()
+    sighted: dict[int, PaperSighting] = {}
+    for position, entry in enumerate(entries):
+        paper = index.find(entry)
+        if paper is None:
+            paper = _new_paper(session, index, entry, listing_date, now)
+            created_here.add(id(paper))
+        else:
+            _update_paper(paper, entry, listing_date, now)
+            index.add(paper)
+            if id(paper) not in created_here:
+                updated_here.add(id(paper))
+        sighting = sighted.get(id(paper))
+        if sighting is None:
+            sighting = PaperSighting(paper=paper, raw_page_id=page.id, position=position, upvotes=entry.upvotes)
+            sighting.seen_at = now
+            session.add(sighting)
+            sighted[id(paper)] = sighting
+        elif entry.upvotes is not None:
+            sighting.upvotes = max(sighting.upvotes or 0, entry.upvotes)
+    session.flush()
+    return MergeResult(new=len(created_here), updated=len(updated_here))
+
+
+@dataclass
+class PaperIndex:
+    """The stored papers a page can match, fetched in a few queries instead of one per entry."""
+
+    by_arxiv: dict[str, Paper]
+    by_key: dict[str, Paper]
+
+    @classmethod
+    def load(cls, session: Session, entries: list[Entry]) -> PaperIndex:
+        ids = sorted({e.arxiv_id for e in entries if e.arxiv_id})
+        keys = sorted({title_key(e.title) for e in entries})
+        index = cls({}, {})
+        for column, values in ((Paper.arxiv_id, ids), (Paper.title_key, keys)):
+            for start in range(0, len(values), 500):
+                for paper in session.scalars(select(Paper).where(column.in_(values[start : start + 500]))):
+                    index.add(paper)
+        return index
+
+    def add(self, paper: Paper) -> None:
+        if paper.arxiv_id:
+            self.by_arxiv[paper.arxiv_id] = paper
+        self.by_key.setdefault(paper.title_key, paper)
+
+    def find(self, entry: Entry) -> Paper | None:
+        """By arXiv id, else by title key (a title-only sighting of the same paper, or a paper without an id)."""
+        paper = self.by_key.get(title_key(entry.title))
+        if entry.arxiv_id:
+            if entry.arxiv_id in self.by_arxiv:
+                return self.by_arxiv[entry.arxiv_id]
+            return paper if paper is not None and paper.arxiv_id is None else None
+        return paper
+
+
+def find_paper(session: Session, entry: Entry) -> Paper | None:
+    """The stored paper this entry is, by the merge rule (arXiv id, else title key)."""
+    return PaperIndex.load(session, [entry]).find(entry)
+
+
+def _new_paper(session: Session, index: PaperIndex, entry: Entry, listing_date: dt.date, now: dt.datetime) -> Paper:
+    key = title_key(entry.title)
+    if entry.arxiv_id and key in index.by_key:
+        # two arXiv papers with the same title are still two papers: keep the title key unique
+        key = f"{key[: TITLE_KEY_MAX - len(entry.arxiv_id) - 1]}#{entry.arxiv_id}"
+    links = find_links(f"{entry.abstract} {entry.link_text}")
+    paper = Paper(
+        arxiv_id=entry.arxiv_id,
+        title_key=key,
+        title=entry.title,
+        abstract=entry.abstract,
+        authors=list(entry.authors),
+        author_count=entry.author_count if entry.author_count is not None else (len(entry.authors) or None),
+        published_on=entry.published_on,
+        listing_date=listing_date,
+        first_seen_at=now,
+        last_seen_at=now,
+        upvotes=entry.upvotes or 0,
+        num_comments=entry.num_comments or 0,
+        github_repo=entry.github_repo or github_repo_of(links),
+        github_stars=entry.github_stars,
+        project_page=entry.project_page or _project_page(links),
+        code_links=_code_links(entry, links),
+        ai_summary=entry.ai_summary,
+        ai_keywords=list(entry.ai_keywords),
+        organization=entry.organization,
+        thumbnail=entry.thumbnail,
+        url=paper_url(entry.arxiv_id, entry.title),
+    )
+    session.add(paper)
+    index.add(paper)
+    return paper
+
+
+def _update_paper(paper: Paper, entry: Entry, listing_date: dt.date, now: dt.datetime) -> None:
+    if entry.arxiv_id and not paper.arxiv_id:
+        paper.arxiv_id = entry.arxiv_id
+        paper.url = paper_url(entry.arxiv_id, paper.title)
+    if len(entry.abstract) > len(paper.abstract or ""):
+        paper.abstract = entry.abstract  # listing captures cut abstracts short; the API has them whole
+    if entry.authors and not paper.authors:
+        paper.authors = list(entry.authors)
+    if paper.author_count is None:
+        paper.author_count = entry.author_count if entry.author_count is not None else (len(entry.authors) or None)
+    paper.upvotes = max(paper.upvotes or 0, entry.upvotes or 0)
+    paper.num_comments = max(paper.num_comments or 0, entry.num_comments or 0)
+    if entry.github_stars is not None:
+        paper.github_stars = max(paper.github_stars or 0, entry.github_stars)
+    links = find_links(f"{entry.abstract} {entry.link_text}")
+    for name, value in (
+        ("published_on", entry.published_on),
+        ("github_repo", entry.github_repo or github_repo_of(links)),
+        ("project_page", entry.project_page or _project_page(links)),
+        ("ai_summary", entry.ai_summary),
+        ("organization", entry.organization),
+        ("thumbnail", entry.thumbnail),
+    ):
+        if value is not None and getattr(paper, name) is None:
+            setattr(paper, name, value)
+    if entry.ai_keywords and not paper.ai_keywords:
+        paper.ai_keywords = list(entry.ai_keywords)
+    merged = list(paper.code_links or [])
+    merged += [link for link in _code_links(entry, links) if link not in merged]
+    if merged != list(paper.code_links or []):
+        paper.code_links = merged
+    if paper.listing_date is None or listing_date < paper.listing_date:
+        paper.listing_date = listing_date
+    paper.last_seen_at = now
+    if not paper.url:
+        paper.url = paper_url(paper.arxiv_id, paper.title)
+
+
+def _code_links(entry: Entry, links: list[str]) -> list[str]:
+    """GitHub and project links: the source's own fields (or the repo an abstract link is in) first, then what
+    the abstract mentions."""
+    repo = entry.github_repo or github_repo_of(links)
+    found = [link for link in (repo, entry.project_page or _project_page(links)) if link]
+    found += [link for link in links if is_code_link(link) or ".github.io" in link.lower()]
+    unique: list[str] = []
+    for link in found:
+        if link not in unique:
+            unique.append(link)
+    return unique
+
+
+def _project_page(links: list[str]) -> str | None:
+    for link in links:
+        if ".github.io" in link.lower():
+            return link
+    return None
+
+
+def mark_parsed(page: RawPage, source: str, listing_date: dt.date | None, entries: int, error: str | None) -> None:
+    page.status = "parsed"
+    page.source = source
+    page.listing_date = listing_date
+    page.entries = entries
+    page.error = error
+    page.parsed_at = utcnow()
+
+
+def mark_failed(page: RawPage, source: str | None, error: str) -> None:
+    page.status = "failed"
+    if source:
+        page.source = source
+    page.error = error
+    page.entries = 0
+    page.parsed_at = utcnow()

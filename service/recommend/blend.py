@@ -1,0 +1,310 @@
+"""Per-subscriber ranking of the day's candidates: the picks of one digest, each with its reason.
+
+Order of a digest: papers by followed authors (pinned), then the learned ranking diversified with MMR, one
+exploration slot, then up to three trending papers not already chosen. Hard rules first: a paper already sent to
+this subscriber, one they said "less like this" about, or one matching an exclude keyword is never picked.
+Scores are computed for a batch of subscribers at once (matrix products); only the final pick loop is per reader.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.models import Interaction, Paper, Subscriber
+from service.recommend.content import TextVectorizer, keyword_pattern, paper_text
+from service.recommend.hybrid import standardise
+from service.recommend.store import StoredModel, latest_model
+from service.recommend.trending import trending_for
+from service.runtime import Runtime
+
+SECTIONS = ("followed", "for_you", "explore", "trending")
+BATCH = 2000
+MMR_LAMBDA = 0.75  # relevance vs. novelty among the picks
+MAX_TRENDING = 3
+HISTORY_FOR_REASONS = 30  # most recent liked papers searched for "because you read"
+REASON_MIN_SIM = 0.08
+
+
+@dataclass(frozen=True)
+class Pick:
+    paper_id: int
+    score: float
+    reason: str
+    section: str
+
+
+@dataclass
+class Candidates:
+    papers: list[Paper]
+    features: sp.csr_matrix  # (c, d) l2 TF-IDF
+    latent: np.ndarray | None  # (c, k) in the model's text space
+    similarity: np.ndarray  # (c, c) cosine, for MMR
+    texts: list[str]
+    authors: list[set[str]]
+    trend: np.ndarray  # standardised trending score
+    trend_raw: np.ndarray
+    trend_reasons: list[str]
+
+
+def _norm_name(name: str) -> str:
+    return " ".join(str(name).lower().replace(".", " ").split())
+
+
+def _seed(subscriber_id: int, day: dt.date) -> int:
+    return int.from_bytes(hashlib.sha256(f"{subscriber_id}:{day.isoformat()}".encode()).digest()[:8], "big")
+
+
+def _candidates(session: Session, ids: list[int], stored: StoredModel | None) -> Candidates:
+    by_id = {p.id: p for p in session.scalars(select(Paper).where(Paper.id.in_(ids)))} if ids else {}
+    papers = [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+    texts = [paper_text(p.title, p.abstract) for p in papers]
+    vectorizer = stored.model.vectorizer if stored else TextVectorizer.fit(texts)
+    features = vectorizer.transform(texts)
+    if features.shape[1] and features.nnz == 0 and not stored:
+        features = sp.csr_matrix((len(papers), 0), dtype=np.float32)
+    latent = stored.model.latent(features) if stored else None
+    similarity = (features @ features.T).toarray() if features.shape[1] else np.eye(len(papers))
+    trending = trending_for(session, papers)
+    trend = standardise(trending.scores[None, :])[0] if papers else np.zeros(0, np.float32)
+    return Candidates(
+        papers, features, latent, similarity.astype(np.float32),
+        [f"{p.title or ''}\n{p.abstract or ''}" for p in papers],
+        [{_norm_name(a) for a in (p.authors or []) if isinstance(a, str)} for p in papers],
+        trend, trending.scores, trending.reasons,
+    )  # fmt: skip
+
+
+class _KeywordIndex:
+    """Which candidates match a keyword, computed once per distinct keyword (not per subscriber)."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.cache: dict[str, np.ndarray] = {}
+
+    def hits(self, keyword: str) -> np.ndarray:
+        key = keyword.strip().lower()
+        if key not in self.cache:
+            pattern = keyword_pattern([key])
+            self.cache[key] = np.array([bool(pattern and pattern.search(t)) for t in self.texts], dtype=bool)
+        return self.cache[key]
+
+    def any(self, keywords: list[str]) -> np.ndarray:
+        out = np.zeros(len(self.texts), dtype=bool)
+        for k in keywords:
+            if isinstance(k, str) and k.strip():
+                out |= self.hits(k)
+        return out
+
+
+def rank_digest(
+    rt: Runtime,
+    session: Session,
+    subscriber_ids: list[int],
+    candidate_paper_ids: list[int],
+    digest_date: dt.date,
+) -> dict[int, list[Pick]]:
+    """The picks of each subscriber's digest for ``digest_date`` (an empty list when nothing is left to send)."""
+    stored = latest_model(session)
+    cands = _candidates(session, list(candidate_paper_ids), stored)
+    keywords = _KeywordIndex(cands.texts)
+    vectorizer = stored.model.vectorizer if stored else TextVectorizer.fit([paper_text(p.title, p.abstract)
+                                                                             for p in cands.papers])  # fmt: skip
+    result: dict[int, list[Pick]] = {}
+    ids = list(dict.fromkeys(int(s) for s in subscriber_ids))
+    for start in range(0, len(ids), BATCH):
+        batch = ids[start : start + BATCH]
+        result.update(_rank_batch(session, batch, cands, stored, vectorizer, keywords, digest_date))
+    return result
+
+
+def _rank_batch(
+    session: Session,
+    batch: list[int],
+    cands: Candidates,
+    stored: StoredModel | None,
+    vectorizer: TextVectorizer,
+    keywords: _KeywordIndex,
+    day: dt.date,
+) -> dict[int, list[Pick]]:
+    subs = {s.id: s for s in session.scalars(select(Subscriber).where(Subscriber.id.in_(batch)))}
+    c = len(cands.papers)
+    if c == 0:
+        return {sid: [] for sid in batch}
+    col = {p.id: j for j, p in enumerate(cands.papers)}
+    blocked = np.zeros((len(batch), c), dtype=bool)
+    row = {sid: i for i, sid in enumerate(batch)}
+    for sid, pid in session.execute(
+        select(Interaction.subscriber_id, Interaction.paper_id).where(
+            Interaction.subscriber_id.in_(batch),
+            Interaction.paper_id.in_(list(col)),
+            Interaction.kind.in_(("sent", "less")),
+        )
+    ):
+        blocked[row[sid], col[pid]] = True
+    history = _liked_history(session, batch)
+
+    # learned scores, for readers the model (or its fold-in overlay) knows
+    learned = np.zeros((len(batch), c), dtype=np.float32)
+    known = np.zeros(len(batch), dtype=bool)
+    if stored is not None:
+        pairs = [(i, stored.user_row[sid]) for i, sid in enumerate(batch) if sid in stored.user_row]
+        if pairs:
+            local, model_rows = (np.array(x) for x in zip(*pairs, strict=True))
+            learned[local] = stored.model.score(model_rows, cands.features, cands.latent)
+            known[local] = np.abs(learned[local]).sum(axis=1) > 0
+
+    # stated topics and include keywords: a text query per reader, plus whole-word keyword hits
+    stated_text = [" ".join(_words(subs[sid].topics) + _words(subs[sid].include_keywords)) if sid in subs else ""
+                   for sid in batch]  # fmt: skip
+    stated = np.zeros((len(batch), c), dtype=np.float32)
+    if vectorizer.dim and any(stated_text) and cands.features.shape[1] == vectorizer.dim:
+        stated = (vectorizer.transform(stated_text) @ cands.features.T).toarray().astype(np.float32)
+    stated_z = standardise(stated)
+
+    out: dict[int, list[Pick]] = {}
+    for sid in batch:
+        sub = subs.get(sid)
+        if sub is None:
+            out[sid] = []
+            continue
+        i = row[sid]
+        include = keywords.any(_words(sub.include_keywords))
+        topic_hits = {t: keywords.hits(t) for t in _words(sub.topics)}
+        excluded = keywords.any(_words(sub.exclude_keywords)) | blocked[i]
+        # readers with history: the learned ranking, nudged by stated topics; cold readers: topics + trending
+        score = learned[i] + 0.5 * stated_z[i] + 0.2 * cands.trend if known[i] else stated_z[i] + 0.5 * cands.trend
+        score = score + 1.0 * include
+        out[sid] = _pick(sub, score, excluded, include, topic_hits, cands, stored, history.get(sid, []), day,
+                         known[i], vectorizer)  # fmt: skip
+    return out
+
+
+def _words(values) -> list[str]:
+    return [str(v).strip() for v in (values or []) if isinstance(v, str) and str(v).strip()]
+
+
+def _liked_history(session: Session, batch: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """The most recent liked papers (title, text) per reader, for "because you read …"."""
+    rows = session.execute(
+        select(Interaction.subscriber_id, Paper.title, Paper.abstract)
+        .join(Paper, Paper.id == Interaction.paper_id)
+        .where(
+            Interaction.subscriber_id.in_(batch),
+            Interaction.kind.in_(("click", "more")),
+            Interaction.suspected_scanner.is_(False),
+        )
+        .order_by(Interaction.created_at.desc(), Interaction.id.desc())
+    ).all()
+    out: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    seen: dict[int, set[str]] = defaultdict(set)
+    for sid, title, abstract in rows:
+        if len(out[sid]) < HISTORY_FOR_REASONS and title not in seen[sid]:
+            seen[sid].add(title)
+            out[sid].append((title, paper_text(title, abstract)))
+    return out
+
+
+def _pick(
+    sub: Subscriber,
+    score: np.ndarray,
+    excluded: np.ndarray,
+    include: np.ndarray,
+    topic_hits: dict[str, np.ndarray],
+    cands: Candidates,
+    stored: StoredModel | None,
+    history: list[tuple[str, str]],
+    day: dt.date,
+    known: bool,
+    vectorizer: TextVectorizer,
+) -> list[Pick]:
+    n = max(1, int(sub.papers_per_email or 10))
+    allowed = ~excluded
+    chosen: list[Pick] = []
+    taken = np.zeros(len(score), dtype=bool)
+
+    # 1. followed authors, pinned (best first)
+    followed = {_norm_name(a): str(a).strip() for a in _words(sub.followed_authors)}
+    if followed:
+        for j in np.argsort(-score):
+            hit = next((followed[a] for a in cands.authors[j] if a in followed), None)
+            if hit and allowed[j] and len(chosen) < n:
+                chosen.append(Pick(cands.papers[j].id, float(score[j]), f"new from {hit}, whom you follow", "followed"))
+                taken[j] = True
+
+    # 2. the learned ranking, diversified (MMR), leaving one slot for exploration when the digest has room
+    explore_slot = 1 if n >= 3 else 0
+    pool = np.flatnonzero(allowed & ~taken)
+    pool = pool[np.argsort(-score[pool], kind="stable")][: max(4 * n, 30)]
+    picked_idx = [j for j in np.flatnonzero(taken)]
+    rel = score[pool]
+    rel_n = (rel - rel.min()) / (rel.max() - rel.min()) if len(rel) and rel.max() > rel.min() else np.ones(len(rel))
+    remaining = list(range(len(pool)))
+    while remaining and len(chosen) < n - explore_slot:
+        if picked_idx:
+            redundancy = cands.similarity[np.ix_(pool[remaining], picked_idx)].max(axis=1)
+        else:
+            redundancy = np.zeros(len(remaining))
+        mmr = MMR_LAMBDA * rel_n[remaining] - (1 - MMR_LAMBDA) * redundancy
+        k = remaining.pop(int(np.argmax(mmr)))
+        j = int(pool[k])
+        reason = _reason(j, include, topic_hits, cands, history, known, vectorizer, sub)
+        chosen.append(Pick(cands.papers[j].id, float(score[j]), reason, "for_you"))
+        taken[j] = True
+        picked_idx.append(j)
+
+    # 3. one exploration pick: well-liked by everyone, unlike what was picked, varied by day
+    if explore_slot and len(chosen) < n:
+        rest = np.flatnonzero(allowed & ~taken)
+        if len(rest):
+            rng = np.random.default_rng(_seed(sub.id, day))
+            novelty = 1 - (cands.similarity[np.ix_(rest, picked_idx)].max(axis=1) if picked_idx else 0)
+            value = novelty + 0.5 * cands.trend[rest] + rng.gumbel(size=len(rest)) * 0.5
+            j = int(rest[int(np.argmax(value))])
+            chosen.append(Pick(cands.papers[j].id, float(score[j]), "something different: outside your usual reading",
+                               "explore"))  # fmt: skip
+            taken[j] = True
+
+    # 4. trending, not already chosen
+    rest = np.flatnonzero(allowed & ~taken & (cands.trend_raw > 0))
+    for j in rest[np.argsort(-cands.trend_raw[rest], kind="stable")][:MAX_TRENDING]:
+        chosen.append(Pick(cands.papers[j].id, float(cands.trend_raw[j]), cands.trend_reasons[j], "trending"))
+    return chosen
+
+
+def _reason(
+    j: int,
+    include: np.ndarray,
+    topic_hits: dict[str, np.ndarray],
+    cands: Candidates,
+    history: list[tuple[str, str]],
+    known: bool,
+    vectorizer: TextVectorizer,
+    sub: Subscriber,
+) -> str:
+    """The most concrete true explanation: a paper they read, a topic they stated, or the crowd."""
+    if history and vectorizer.dim and cands.features.shape[1] == vectorizer.dim:
+        hist = vectorizer.transform([text for _, text in history])
+        sims = (hist @ cands.features[j].T).toarray().ravel()
+        best = int(np.argmax(sims))
+        if sims[best] >= REASON_MIN_SIM:
+            return f"because you read “{history[best][0]}”"
+    for topic, hits in topic_hits.items():
+        if hits[j]:
+            return f"matches your topic “{topic}”"
+    if include[j]:
+        kw = next((k for k in _words(sub.include_keywords) if _KeywordIndex(cands.texts[j : j + 1]).hits(k)[0]), None)
+        if kw:
+            return f"matches your keyword “{kw}”"
+    if known:
+        return "popular with readers who share your taste"
+    if _words(sub.topics):
+        return f"close to your topics: {', '.join(_words(sub.topics)[:3])}"
+    return cands.trend_reasons[j]

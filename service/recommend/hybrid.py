@@ -1,0 +1,214 @@
+"""The hybrid scorer: three views of a reader's taste, each able to score a paper nobody has clicked yet.
+
+- content profile: the reader's clicked papers summed in TF-IDF space (minus "less like this"), cosine to the
+  new paper;
+- content ridge: a per-reader linear model over a low-rank text space, fit in closed form for every reader at
+  once (W = R Z (Z'Z + lambda I)^-1), so words that predict *this* reader's clicks get weight even when they are
+  not in the papers they clicked;
+- ALS through the content map: implicit ALS factors for readers, and a ridge map from text to ALS item factors so
+  a brand-new paper gets item factors (collaborative signal for cold papers).
+
+Each view's scores are standardised per reader across the day's candidates and blended with weights chosen on a
+validation split (see ``evaluate.py``). Everything is a dense or sparse matrix product: scoring is batched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
+
+from service.recommend.als import ALSParams, fit_als, fold_in_users
+from service.recommend.content import TextVectorizer, l2_normalise_rows
+from service.recommend.content_map import fit_ridge_map
+
+
+@dataclass
+class HybridParams:
+    svd_dim: int = 400
+    ridge_lambda: float = 30.0
+    map_lambda: float = 30.0
+    negative_weight: float = 1.0  # how much a "less like this" paper is subtracted from the profile
+    w_profile: float = 1.0
+    w_ridge: float = 1.0
+    w_als: float = 0.5
+    als: ALSParams = field(default_factory=ALSParams)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> HybridParams:
+        data = dict(data)
+        als = ALSParams(**data.pop("als", {}))
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(als=als, **known)
+
+
+def standardise(scores: np.ndarray) -> np.ndarray:
+    """Per-row z-scores; a row with no spread (no signal) becomes zeros instead of noise."""
+    mean = scores.mean(axis=1, keepdims=True)
+    std = scores.std(axis=1, keepdims=True)
+    out = np.zeros_like(scores, dtype=np.float32)
+    ok = std[:, 0] > 1e-9
+    out[ok] = (scores[ok] - mean[ok]) / std[ok]
+    return out
+
+
+@dataclass
+class HybridModel:
+    """Everything needed to score new papers for known readers; plain arrays only (saved as .npz)."""
+
+    params: HybridParams
+    vectorizer: TextVectorizer
+    projection: np.ndarray  # (d, k): TF-IDF -> low-rank text space
+    item_latent: np.ndarray  # (n_items, k): training papers in the text space (for fold-in)
+    profiles: sp.csr_matrix  # (n_users, d)
+    ridge_users: np.ndarray  # (n_users, k)
+    ridge_solver: np.ndarray  # (k, k) = (Z'Z + lambda I)^-1, for fold-in
+    als_users: np.ndarray  # (n_users, f)
+    als_items: np.ndarray  # (n_items, f)
+    content_map: np.ndarray  # (k, f)
+
+    # --- fitting -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def fit(
+        cls,
+        vectorizer: TextVectorizer,
+        item_features: sp.csr_matrix,
+        conf: sp.csr_matrix,
+        params: HybridParams,
+        threads: int = 0,
+    ) -> HybridModel:
+        """``item_features``: (n_items, d) l2 TF-IDF rows; ``conf``: (n_users, n_items) confidence (see als.py)."""
+        conf = conf.tocsr().astype(np.float32)
+        projection = fit_projection(item_features, params.svd_dim)
+        latent = np.asarray(item_features @ projection, dtype=np.float32)
+        profiles = user_profiles(conf, item_features, params.negative_weight)
+        target = preference_targets(conf)
+        solver = ridge_inverse(latent, params.ridge_lambda)
+        ridge_users = np.asarray(target @ latent, dtype=np.float32) @ solver
+        als_users, als_items = fit_als(conf, params.als, threads)
+        has_clicks = np.asarray((conf > 0).sum(axis=0)).ravel() > 0
+        content_map = fit_ridge_map(latent[has_clicks], als_items[has_clicks], params.map_lambda)
+        return cls(
+            params, vectorizer, projection, latent, profiles, ridge_users.astype(np.float32), solver,
+            als_users, als_items, content_map,
+        )  # fmt: skip
+
+    # --- scoring -------------------------------------------------------------------------------------------
+
+    def latent(self, features: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(features @ self.projection, dtype=np.float32)
+
+    def component_scores(
+        self, users: np.ndarray, features: sp.csr_matrix, latent: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Raw scores of each view for ``users`` (row indices) x candidate papers."""
+        latent = self.latent(features) if latent is None else latent
+        prof = self.profiles[users] @ features.T
+        prof = prof.toarray() if sp.issparse(prof) else np.asarray(prof)
+        return {
+            "profile": prof.astype(np.float32),
+            "ridge": self.ridge_users[users] @ latent.T,
+            "als": self.als_users[users] @ (latent @ self.content_map).T,
+        }
+
+    def score(self, users: np.ndarray, features: sp.csr_matrix, latent: np.ndarray | None = None) -> np.ndarray:
+        """The blended score, (len(users), n_candidates); zeros for a reader the model knows nothing about."""
+        parts = self.component_scores(users, features, latent)
+        return blend(parts, self.params)
+
+    # --- fold-in -------------------------------------------------------------------------------------------
+
+    def fold_in(
+        self, conf_rows: sp.csr_matrix, features: sp.csr_matrix, item_als: np.ndarray | None = None
+    ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """Profile, ridge weights and ALS factors for readers from their current rows over ``features``' papers.
+
+        The papers need not be training papers: their ALS item factors come from the content map unless given.
+        """
+        latent = self.latent(features)
+        profiles = user_profiles(conf_rows, features, self.params.negative_weight)
+        ridge = np.asarray(preference_targets(conf_rows) @ latent, dtype=np.float32) @ self.ridge_solver
+        items = latent @ self.content_map if item_als is None else item_als
+        als = fold_in_users(items, conf_rows, self.params.als)
+        return profiles, ridge.astype(np.float32), als
+
+    # --- persistence ---------------------------------------------------------------------------------------
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = self.vectorizer.to_arrays()
+        p = self.profiles.tocsr()
+        arrays.update(
+            projection=self.projection, item_latent=self.item_latent, ridge_users=self.ridge_users,
+            ridge_solver=self.ridge_solver, als_users=self.als_users, als_items=self.als_items,
+            content_map=self.content_map, profiles_data=p.data, profiles_indices=p.indices,
+            profiles_indptr=p.indptr, profiles_shape=np.asarray(p.shape, dtype=np.int64),
+        )  # fmt: skip
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], params: HybridParams) -> HybridModel:
+        shape = tuple(int(x) for x in arrays["profiles_shape"])
+        profiles = sp.csr_matrix(
+            (arrays["profiles_data"], arrays["profiles_indices"], arrays["profiles_indptr"]), shape=shape
+        )
+        return cls(
+            params, TextVectorizer.from_arrays(arrays), arrays["projection"], arrays["item_latent"], profiles,
+            arrays["ridge_users"], arrays["ridge_solver"], arrays["als_users"], arrays["als_items"],
+            arrays["content_map"],
+        )  # fmt: skip
+
+
+def blend(parts: dict[str, np.ndarray], params: HybridParams) -> np.ndarray:
+    weights = {"profile": params.w_profile, "ridge": params.w_ridge, "als": params.w_als}
+    total = np.zeros_like(parts["profile"], dtype=np.float32)
+    for name, w in weights.items():
+        if w:
+            total += w * standardise(parts[name])
+    return total
+
+
+def fit_projection(features: sp.csr_matrix, dim: int) -> np.ndarray:
+    """A (d, k) orthonormal basis of the text space (truncated SVD); identity-like for tiny corpora."""
+    n, d = features.shape
+    k = min(dim, n - 1, d - 1)
+    if k < 2 or features.nnz == 0:
+        return np.eye(d, dtype=np.float32)
+    svd = TruncatedSVD(k, algorithm="randomized", n_iter=5, random_state=0)
+    svd.fit(features)
+    return np.ascontiguousarray(svd.components_.T, dtype=np.float32)
+
+
+def user_profiles(conf: sp.csr_matrix, features: sp.csr_matrix, negative_weight: float) -> sp.csr_matrix:
+    """Sum of liked papers' TF-IDF (weighted by confidence) minus disliked ones, l2-normalised per reader."""
+    signed = conf.tocsr().copy()
+    signed.data = np.where(signed.data > 0, signed.data, 0.0).astype(np.float32)
+    neg = conf.tocsr().copy()
+    neg.data = np.where(neg.data <= -1.0, 1.0, 0.0).astype(np.float32)  # only "less" (sent is -0.15)
+    weights = (signed - negative_weight * neg).tocsr()
+    weights.eliminate_zeros()
+    if features.shape[1] == 0:
+        return sp.csr_matrix((conf.shape[0], 0), dtype=np.float32)
+    profile = (weights @ features).tocsr()
+    profile.eliminate_zeros()
+    return l2_normalise_rows(profile)
+
+
+def preference_targets(conf: sp.csr_matrix) -> sp.csr_matrix:
+    """What the ridge learns to predict: 1 for a liked paper, -1 for "less like this", nothing else."""
+    target = conf.tocsr().copy().astype(np.float32)
+    target.data = np.where(target.data > 0, 1.0, np.where(target.data <= -1.0, -1.0, 0.0)).astype(np.float32)
+    target.eliminate_zeros()
+    return target
+
+
+def ridge_inverse(latent: np.ndarray, lam: float) -> np.ndarray:
+    """(Z'Z + lambda I)^-1 in float64 for stability, stored as float32."""
+    gram = latent.T.astype(np.float64) @ latent.astype(np.float64)
+    gram[np.diag_indices_from(gram)] += lam
+    return np.linalg.inv(gram).astype(np.float32)

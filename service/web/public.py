@@ -1,0 +1,82 @@
+"""Public pages: the landing page, today's trending papers, subscribing and confirming (double opt-in)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, render_template, request
+
+from service import get_db, get_runtime
+from service.subscribers.addresses import InvalidEmail
+from service.subscribers.lifecycle import confirm
+from service.subscribers.preferences import parse_list
+from service.subscribers.requests import request_subscription
+from service.web.access import subscriber_link, subscriber_or_abort
+from service.web.limits import per_address, per_ip
+from service.web.trending import trending_papers
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("public", __name__, static_folder="static", static_url_path="/assets")
+
+SAMPLE_SIZE = 5
+
+
+def _landing(status: int = 200, *, errors: dict[str, str] | None = None, form: dict[str, str] | None = None):
+    with get_db().session() as session:
+        day, papers = trending_papers(session, limit=SAMPLE_SIZE)
+    page = render_template("web/index.html", day=day, papers=papers, errors=errors or {}, form=form or {})
+    return page, status
+
+
+@bp.get("/")
+def index():
+    return _landing()
+
+
+@bp.get("/trending")
+def trending():
+    with get_db().session() as session:
+        day, papers = trending_papers(session, limit=30)
+    return render_template("web/trending.html", day=day, papers=papers)
+
+
+@bp.post("/subscribe")
+@per_ip("subscribe")
+@per_address("subscribe")
+def subscribe():
+    """Start a double opt-in; the answer is the same whether or not the address was already subscribed."""
+    form = {"email": request.form.get("email", ""), "topics": request.form.get("topics", "")}
+    errors: dict[str, str] = {}
+    try:
+        topics = parse_list(form["topics"], "topics")
+    except ValueError as exc:
+        errors["topics"] = str(exc)
+    if not errors:
+        try:
+            outcome = request_subscription(get_runtime(), form["email"], topics)
+            log.info("subscribe request: %s", outcome)
+        except InvalidEmail as exc:
+            errors["email"] = f"That email address is not valid: {exc}"
+        except Exception:  # noqa: BLE001 - mail trouble must not reveal anything; it is logged
+            log.exception("subscribe request failed")
+    if errors:
+        return _landing(400, errors=errors, form=form)
+    return render_template("web/check_inbox.html", reason="subscribe")
+
+
+@bp.get("/confirm/<token>")
+def confirm_page(token: str):
+    """Show a confirm button: a link scanner's GET must not confirm anything."""
+    with get_db().session() as session:
+        subscriber = subscriber_or_abort(session, "confirm", token)
+        return render_template("web/confirm.html", token=token, subscriber=subscriber)
+
+
+@bp.post("/confirm/<token>")
+def confirm_post(token: str):
+    with get_db().session() as session:
+        subscriber = subscriber_or_abort(session, "confirm", token)
+        confirm(session, subscriber)
+        preferences_url = subscriber_link("manage.preferences", "preferences", subscriber)
+    return render_template("web/confirmed.html", preferences_url=preferences_url)

@@ -1,0 +1,47 @@
+"""``POST /webhooks/sendgrid``: SendGrid's signed Event Webhook (no CSRF: the ECDSA signature authenticates it).
+
+The signature is checked here, on the raw body, before anything is parsed. The events are then applied in the
+request (a few queries each) so that none is lost when the workers are down; SendGrid retries any non-2xx.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, jsonify, request
+
+from service import get_runtime
+from service.digest.webhooks import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WebhookRejected,
+    parse_events,
+    process_events,
+    verify_signature,
+)
+from service.extensions import csrf
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("webhooks", __name__)
+csrf.exempt(bp)
+
+
+@bp.post("/webhooks/sendgrid")
+def sendgrid_events():
+    rt = get_runtime()
+    raw = request.get_data(cache=False)
+    try:
+        verify_signature(
+            rt.settings.SENDGRID_WEBHOOK_PUBLIC_KEY,
+            request.headers.get(SIGNATURE_HEADER),
+            request.headers.get(TIMESTAMP_HEADER),
+            raw,
+        )
+        events = parse_events(raw)
+    except WebhookRejected as exc:
+        log.warning("rejected SendGrid event post: %s", exc)
+        return jsonify(error=str(exc)), exc.status
+    with rt.db.session() as session:
+        counts = process_events(session, events)
+    return jsonify(received=len(events), **counts), 200

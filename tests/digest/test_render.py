@@ -1,0 +1,173 @@
+"""The digest as a reader's mail client sees it: MIME structure, headers, both parts, hostile paper text."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+import pytest
+
+from service.digest import render_delivery
+from service.digest.build import render_loaded
+from service.digest.message import BadAddress, outgoing, parse_single_address
+from service.digest.render import EmailTemplates
+from service.models import Delivery, Paper, Subscriber
+from service.subscribers.tokens import read_token
+from tests.digest.conftest import DAY, add_papers, add_subscriber
+
+
+def _delivery(rt, *, hostile: bool = True, email_addr: str = "reader@example.com", **prefs) -> int:
+    with rt.db.session() as session:
+        paper_ids = add_papers(session, 4, hostile=hostile)
+        sid = add_subscriber(session, email_addr, **prefs)
+        picks = [
+            {
+                "paper_id": pid,
+                "score": 1.0 - i / 10,
+                "reason": f"Because you read about ranking & <retrieval> #{i}",
+                "section": "trending" if i == 3 else "for_you",
+                "position": i + 1,
+            }
+            for i, pid in enumerate(paper_ids)
+        ]
+        delivery = Delivery(subscriber_id=sid, digest_date=DAY, status="planned", picks=picks)
+        session.add(delivery)
+        session.flush()
+        return delivery.id
+
+
+def _mime(rt, delivery_id: int) -> email.message.EmailMessage:
+    with rt.db.session() as session:
+        delivery = session.get(Delivery, delivery_id)
+        subscriber = session.get(Subscriber, delivery.subscriber_id)
+        rendered = render_delivery(rt, session, delivery_id)
+        html = subscriber.email_format != "text"
+        if not html:
+            papers = {p.id: p for p in session.query(Paper)}
+            rendered = render_loaded(rt, delivery, subscriber, papers, html=False)
+        msg = outgoing(rendered, to=subscriber.email, from_=rt.settings.MAIL_FROM, delivery_id=delivery_id)
+    raw = msg.to_mime().as_bytes()
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def test_digest_is_multipart_alternative_with_text_then_html(runtime):
+    parsed = _mime(runtime, _delivery(runtime, hostile=False))
+    assert parsed.get_content_type() == "multipart/alternative"
+    parts = [p.get_content_type() for p in parsed.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    for header in ("From", "To", "Subject", "Date", "Message-ID"):
+        assert parsed[header], header
+    assert parsed["To"] == "reader@example.com"
+    assert parsed["Message-ID"].startswith("<") and parsed["Message-ID"].endswith(">")
+    unsubscribe = parsed["List-Unsubscribe"]
+    assert unsubscribe.startswith("<https://paperboy.test/unsubscribe/") and unsubscribe.endswith(">")
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    token = unsubscribe[1:-1].rsplit("/", 1)[-1]
+    assert read_token(runtime.settings.SECRET_KEY, "unsubscribe", token)["s"] > 0
+
+
+def test_digest_shows_picks_trending_and_footer(runtime):
+    delivery_id = _delivery(runtime, hostile=False)
+    parsed = _mime(runtime, delivery_id)
+    text = parsed.get_body(("plain",)).get_content()
+    html = parsed.get_body(("html",)).get_content()
+    for body in (text, html):
+        assert "Paper 1: learning to rank 1 things" in body
+        assert "Author 1" in body
+        assert "Abstract of paper 1" in body
+        assert "99 upvotes" in body
+        assert "https://github.com/owner/repo" in body
+        assert "https://paperboy.test/c/" in body  # tracked click links
+        assert "https://paperboy.test/feedback/" in body
+        assert "https://paperboy.test/preferences/" in body
+        assert "https://paperboy.test/unsubscribe/" in body
+        assert "https://paperboy.test/digest/" in body
+        assert runtime.settings.POSTAL_ADDRESS in body
+    assert "TRENDING TODAY" in text and "Trending today" in html
+    assert "javascript:" not in html and "javascript:" not in text  # an unsafe code link is dropped
+    assert "Because you read about ranking &amp; &lt;retrieval&gt; #0" in html
+    assert "Because you read about ranking & <retrieval> #0" in text
+
+
+def test_hostile_paper_text_stays_text_and_injects_no_header(runtime):
+    parsed = _mime(runtime, _delivery(runtime, hostile=True))
+    assert parsed["Bcc"] is None and "evil@example.com" not in str(parsed["To"])
+    subject = parsed["Subject"]
+    assert "\n" not in subject and "\r" not in subject
+    assert "Über-Ñets" in subject and "Tuesday, 3 June 2025" in subject
+    html = parsed.get_body(("html",)).get_content()
+    text = parsed.get_body(("plain",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;alert(" in html
+    assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert "Ada &lt;Lovelace&gt;" in html
+    assert "\\alpha &lt; \\beta" in html
+    assert '<script>alert("x")</script>' in text  # plain text shows the title as written, unescaped
+    assert "$\\alpha < \\beta$" in text and "&lt;" not in text and "&amp;" not in text
+    assert "数学 \U0001f680" in text
+    assert "\x00" not in text and "\u202e" not in text and "\u202e" not in html
+    assert "Bcc: evil@example.com" not in text.splitlines()  # the CRLF in the title became a space
+
+
+def test_text_only_subscribers_get_no_html_part(runtime):
+    parsed = _mime(runtime, _delivery(runtime, hostile=False, email_format="text"))
+    assert parsed.get_content_type() == "text/plain"
+    assert "Paper 0" in parsed.get_content()
+
+
+def test_click_tracking_opt_out_links_straight_to_the_paper(runtime):
+    parsed = _mime(runtime, _delivery(runtime, hostile=False, tracking_enabled=False))
+    html = parsed.get_body(("html",)).get_content()
+    assert 'href="https://arxiv.org/abs/2506.00001"' in html
+    assert "https://paperboy.test/c/" not in html
+
+
+def test_css_is_inlined_once_when_the_template_loads_not_per_message(runtime):
+    templates = EmailTemplates()
+    context = {"email": "a@example.com", "confirm_url": "https://paperboy.test/confirm/x", "postal_address": "1 St"}
+    first = templates.render("confirm-subscription", context)
+    loaded = templates.loader.inlined
+    for _ in range(5):
+        again = templates.render("confirm-subscription", context)
+    assert templates.loader.inlined == loaded > 0
+    assert again.html == first.html
+    assert 'class="button"' in first.html and "style=" in first.html and "background-color: #0b5cad" in first.html
+    assert "prefers-color-scheme: dark" in first.html  # the dark-mode rules stay in a <style> block
+    assert 'name="color-scheme"' in first.html
+
+
+@pytest.mark.parametrize("bad", ["a@example.com\r\nBcc: evil@example.com", "a@example.com, b@example.com", "nobody"])
+def test_addresses_that_could_inject_headers_are_refused(bad):
+    with pytest.raises(BadAddress):
+        parse_single_address(bad)
+
+
+def test_confirmation_email_carries_a_working_confirm_link_and_nothing_typed(runtime):
+    from service.digest import send_confirmation_email, send_preferences_email
+
+    with runtime.db.session() as session:
+        sid = add_subscriber(session, "new@example.com", status="unconfirmed", topics=["<img src=x> buy pills"])
+    send_confirmation_email(runtime, sid)
+    send_preferences_email(runtime, sid)
+    files = sorted(runtime.settings.OUTBOX_DIR.glob("*.eml"))
+    assert [f.name.split("-")[0] for f in files] == ["confirm", "preferences"]
+    confirm = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert confirm["To"] == "new@example.com"
+    assert confirm["Subject"] == "Confirm your Paperboy subscription"
+    body = confirm.get_body(("plain",)).get_content()
+    url = next(word for word in body.split() if word.startswith("https://paperboy.test/confirm/"))
+    assert read_token(runtime.settings.SECRET_KEY, "confirm", url.rsplit("/", 1)[-1])["s"] == sid
+    raw = files[0].read_text() + files[1].read_text()
+    assert "pills" not in raw and "img src" not in raw
+    prefs = email.message_from_bytes(files[1].read_bytes(), policy=email.policy.default)
+    assert "https://paperboy.test/preferences/" in prefs.get_body(("plain",)).get_content()
+
+
+def test_suppressed_address_gets_no_confirmation(runtime):
+    from service.digest import send_confirmation_email
+    from service.subscribers.suppression import suppress
+
+    with runtime.db.session() as session:
+        sid = add_subscriber(session, "bounced@example.com", status="unconfirmed")
+        suppress(session, "bounced@example.com", "bounce")
+    send_confirmation_email(runtime, sid)
+    assert not list(runtime.settings.OUTBOX_DIR.glob("*.eml")) if runtime.settings.OUTBOX_DIR.exists() else True

@@ -1,0 +1,87 @@
+"""Helpers the web tests share: rows made directly in the database, CSRF tokens, links from the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import re
+from email.message import Message
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from service.models import Delivery, Paper, Subscriber
+from service.runtime import Runtime
+from service.subscribers.lifecycle import create_confirmed
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "the page has no form with a csrf_token"
+    return match.group(1)
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def add_paper(rt: Runtime, title: str, *, url: str | None = None, upvotes: int = 0, **fields: object) -> int:
+    with rt.db.session() as session:
+        paper = Paper(
+            title=title,
+            title_key=title.lower(),
+            abstract=fields.pop("abstract", f"An abstract about {title}."),
+            authors=fields.pop("authors", ["Ada Lovelace", "Alan Turing"]),
+            url=url,
+            upvotes=upvotes,
+            listing_date=fields.pop("listing_date", dt.date(2025, 6, 3)),
+            **fields,
+        )
+        session.add(paper)
+        session.flush()
+        return paper.id
+
+
+def add_subscriber(
+    rt: Runtime, email_address: str = "reader@example.com", *, status: str = "confirmed", **preferences: object
+) -> Subscriber:
+    with rt.db.session() as session:
+        subscriber = create_confirmed(session, email_address, **preferences)
+        subscriber.status = status
+        return subscriber
+
+
+def add_delivery(rt: Runtime, subscriber_id: int, paper_ids: list[int], *, day: dt.date | None = None) -> int:
+    with rt.db.session() as session:
+        delivery = Delivery(
+            subscriber_id=subscriber_id,
+            digest_date=day or dt.date(2025, 6, 3),
+            status="sent",
+            picks=[{"paper_id": pid, "reason": "matches your topics", "section": "picks"} for pid in paper_ids],
+            sent_at=dt.datetime(2025, 6, 3, 7, 0),
+        )
+        session.add(delivery)
+        session.flush()
+        return delivery.id
+
+
+def outbox_messages(rt: Runtime) -> list[Message]:
+    folder = Path(rt.settings.OUTBOX_DIR)
+    if not folder.is_dir():
+        return []
+    return [email.message_from_bytes(p.read_bytes()) for p in sorted(folder.glob("*.eml"))]
+
+
+def text_part(message: Message) -> str:
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+    raise AssertionError("message has no text/plain part")
+
+
+def links_in(message: Message, path_prefix: str) -> list[str]:
+    """Same-site paths of the links in a message's text part that start with ``path_prefix``."""
+    urls = re.findall(r"https?://[^\s<>\"')\]]+", text_part(message))
+    return [path_of(u) for u in urls if urlsplit(u).path.startswith(path_prefix)]

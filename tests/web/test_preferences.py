@@ -1,0 +1,125 @@
+"""The preferences page (signed link, no password) and the "email me my preferences link" form."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from service.models import Subscriber
+from tests.web.support import add_subscriber, csrf_from, links_in, outbox_messages, path_of
+
+
+def prefs_path(rt, subscriber):
+    return path_of(rt.links.preferences(subscriber.id, subscriber.token_version))
+
+
+def form_from_page(page_text: str, **changes: str) -> dict[str, str]:
+    form = {
+        "csrf_token": csrf_from(page_text),
+        "topics": "graph neural networks, <script>alert(1)</script>",
+        "include_keywords": "protein",
+        "exclude_keywords": "survey",
+        "followed_authors": "Geoffrey Hinton",
+        "papers_per_email": "7",
+        "frequency": "weekly",
+        "weekly_day": "4",
+        "send_hour": "6",
+        "timezone": "America/New_York",
+        "email_format": "text",
+        "paused_until": (dt.date.today() + dt.timedelta(days=10)).isoformat(),
+    }
+    form.update(changes)
+    return form
+
+
+def test_the_page_shows_current_preferences(client, web_rt):
+    subscriber = add_subscriber(web_rt, topics=["robots", "speech"], timezone="Asia/Tokyo", send_hour=9)
+    page = client.get(prefs_path(web_rt, subscriber))
+    assert page.status_code == 200
+    assert "robots, speech" in page.text
+    assert '<option value="Asia/Tokyo" selected>' in page.text
+    assert '<option value="9" selected>09:00</option>' in page.text
+    assert "reader@example.com" in page.text
+
+
+def test_saving_applies_every_field(client, web_rt):
+    subscriber = add_subscriber(web_rt)
+    path = prefs_path(web_rt, subscriber)
+    saved = client.post(path, data=form_from_page(client.get(path).text))  # tracking box unticked
+    assert saved.status_code == 200 and "Saved" in saved.text
+    assert "&lt;script&gt;" in saved.text and "<script>alert" not in saved.text
+    with web_rt.db.session() as session:
+        row = session.get(Subscriber, subscriber.id)
+        assert row.topics == ["graph neural networks", "<script>alert(1)</script>"]
+        assert (row.frequency, row.weekly_day, row.send_hour, row.timezone) == ("weekly", 4, 6, "America/New_York")
+        assert row.papers_per_email == 7 and row.email_format == "text"
+        assert row.followed_authors == ["Geoffrey Hinton"] and row.exclude_keywords == ["survey"]
+        assert row.paused_until == dt.date.today() + dt.timedelta(days=10)
+        assert row.tracking_enabled is False
+
+
+def test_an_invalid_field_saves_nothing_and_names_the_field(client, web_rt):
+    subscriber = add_subscriber(web_rt)
+    path = prefs_path(web_rt, subscriber)
+    form = form_from_page(client.get(path).text, timezone="Atlantis/Capital", send_hour="25")
+    answer = client.post(path, data=form)
+    assert answer.status_code == 400
+    assert "Nothing was saved" in answer.text
+    assert "unknown time zone" in answer.text and "send hour must be from 0 to 23" in answer.text
+    assert "graph neural networks" in answer.text  # what was typed is kept
+    with web_rt.db.session() as session:
+        row = session.get(Subscriber, subscriber.id)
+        assert row.timezone == "UTC" and row.topics == [] and row.tracking_enabled is True
+
+
+def test_saving_needs_the_csrf_token(client, web_rt):
+    subscriber = add_subscriber(web_rt)
+    path = prefs_path(web_rt, subscriber)
+    form = form_from_page(client.get(path).text)
+    del form["csrf_token"]
+    assert client.post(path, data=form).status_code == 400
+    with web_rt.db.session() as session:
+        assert session.get(Subscriber, subscriber.id).frequency == "daily"
+
+
+def test_other_purposes_and_forged_tokens_do_not_open_preferences(client, web_rt):
+    subscriber = add_subscriber(web_rt)
+    unsubscribe_token = path_of(web_rt.links.unsubscribe(subscriber.id, 1)).rsplit("/", 1)[1]
+    assert client.get(f"/preferences/{unsubscribe_token}").status_code == 404
+    page = client.get("/preferences/not-a-token")
+    assert page.status_code == 404 and "Page not found" in page.text
+
+
+def test_an_unsubscribed_reader_sees_a_resubscribe_button(client, web_rt):
+    subscriber = add_subscriber(web_rt, status="unsubscribed")
+    page = client.get(prefs_path(web_rt, subscriber))
+    assert "You are unsubscribed" in page.text
+    resubscribe_action = page.text.split('<form method="post" action="')[1].split('"')[0]
+    client.post(resubscribe_action, data={"csrf_token": csrf_from(page.text)})
+    with web_rt.db.session() as session:
+        assert session.get(Subscriber, subscriber.id).status == "confirmed"
+
+
+def request_link(client, address):
+    token = csrf_from(client.get("/preferences").text)
+    return client.post("/preferences", data={"csrf_token": token, "email": address})
+
+
+def test_email_me_my_link_sends_a_working_link_and_reveals_nothing(client, web_rt):
+    add_subscriber(web_rt, "known@example.com")
+    known, unknown = request_link(client, "known@example.com"), request_link(client, "stranger@example.com")
+    assert known.status_code == unknown.status_code == 200 and known.text == unknown.text
+    [message] = outbox_messages(web_rt)
+    assert message["To"] == "known@example.com"
+    [path] = links_in(message, "/preferences/")
+    assert client.get(path).status_code == 200
+
+
+def test_email_me_my_link_validates_the_address(client, web_rt):
+    answer = request_link(client, "nope")
+    assert answer.status_code == 400 and "That email address is not valid" in answer.text
+
+
+def test_email_me_my_link_is_rate_limited_per_address(client, web_rt):
+    add_subscriber(web_rt, "known@example.com")
+    codes = [request_link(client, "known@example.com").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
