@@ -2,8 +2,9 @@
 
 Counts that several processes change (digests, clicks) are read from the database at scrape time, so every
 web process reports the same truth however many gunicorn and Celery processes there are. Task latency is
-measured where tasks run, by Flower's own ``/metrics`` (docker-compose runs it); here the send latency of
-digests (planned → sent) over the last day is derived from the delivery rows.
+measured where tasks run (``workers/app.py`` signals) and accumulated in Redis as a histogram (``TaskMetrics``),
+which every web process reads at scrape time; the send latency of digests (planned → sent) over the last day
+is derived from the delivery rows.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import datetime as dt
 import json
 import logging
 import sys
+import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy import func, select
 
 from service.models import Delivery, Interaction, ModelVersion, utcnow
@@ -99,7 +101,79 @@ class DatabaseCollector:
         yield from (digests, clicks, version, age, latency)
 
 
+TASK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+_log = logging.getLogger(__name__)
+
+
+class TaskMetrics:
+    """Task durations and outcomes as a histogram in one Redis hash, shared by every worker and web process.
+
+    Workers ``observe``; the web's ``/metrics`` reads it back (``collect``). Redis being down costs a log line,
+    never a task or a scrape: metrics are best effort by design.
+    """
+
+    KEY = "paperboy:task_metrics"
+
+    def __init__(self, client: Any, prefix: str = "") -> None:
+        self.client = client
+        self.key = f"{prefix}{self.KEY}"
+        self._quiet_until = 0.0
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "") -> TaskMetrics:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        return cls(client, prefix)
+
+    def _warn(self, what: str, exc: Exception) -> None:
+        if time.monotonic() >= self._quiet_until:  # at most one warning a minute while Redis is away
+            _log.warning("task metrics: %s failed: %s", what, exc)
+            self._quiet_until = time.monotonic() + 60
+
+    def observe(self, task: str, state: str, seconds: float) -> None:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hincrby(self.key, f"{task}|state|{state}", 1)
+            pipe.hincrbyfloat(self.key, f"{task}|sum", seconds)
+            for bound in TASK_BUCKETS:
+                if seconds <= bound:
+                    pipe.hincrby(self.key, f"{task}|le|{bound}", 1)
+            pipe.hincrby(self.key, f"{task}|le|+Inf", 1)
+            pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - best effort (module doc)
+            self._warn("recording", exc)
+
+    def collect(self):  # noqa: ANN201 - prometheus_client's collector protocol
+        try:
+            raw = self.client.hgetall(self.key)
+        except Exception as exc:  # noqa: BLE001 - best effort (module doc)
+            self._warn("reading", exc)
+            return
+        fields: dict[str, float] = {k.decode(): float(v) for k, v in raw.items()}
+        latency = HistogramMetricFamily(
+            "paperboy_task_duration_seconds", "Run time of Celery tasks on the workers.", labels=["task"]
+        )
+        outcomes = CounterMetricFamily(
+            "paperboy_tasks", "Finished Celery task runs by final state.", labels=["task", "state"]
+        )
+        tasks = sorted({name.split("|", 1)[0] for name in fields})
+        for task in tasks:
+            buckets = [(str(b), fields.get(f"{task}|le|{b}", 0.0)) for b in TASK_BUCKETS]
+            buckets.append(("+Inf", fields.get(f"{task}|le|+Inf", 0.0)))
+            latency.add_metric([task], buckets, fields.get(f"{task}|sum", 0.0))
+        for name, value in sorted(fields.items()):
+            task, kind, rest = (name.split("|", 2) + ["", ""])[:3]
+            if kind == "state":
+                outcomes.add_metric([task, rest], value)
+        yield latency
+        yield outcomes
+
+
 def web_registry(rt: Runtime) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(rt))
+    url = rt.settings.REDIS_URL or rt.settings.CELERY_BROKER_URL
+    if url:
+        registry.register(TaskMetrics.from_url(url, prefix=rt.settings.CELERY_KEY_PREFIX))
     return registry

@@ -48,7 +48,7 @@ def test_ingest_json_prints_one_object_and_fails_on_a_bad_page(tmp_path: Path, s
     result = paperboy("ingest", "--json", str(shared_dir / "seeds"), str(bad), instance=tmp_path, check=False)
     assert result.returncode == 1
     report = json.loads(result.stdout)
-    assert report["pages"] == 6 and report["new_papers"] == 472
+    assert report["pages"] == 5 and report["new_papers"] == 472  # pages = pages parsed; the bad one is in failed
     assert [f["path"] for f in report["failed"]] == [str(bad)]
 
 

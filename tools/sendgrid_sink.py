@@ -19,6 +19,7 @@ import json
 import secrets
 import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +49,7 @@ class SinkState:
     fail_status: int = 429
     retry_after: str | None = "0"
     record_bodies: bool = True
+    delay_s: float = 0.0  # think time before answering each well-formed request (a slow provider)
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: itertools.count = field(default_factory=itertools.count)
 
@@ -143,6 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, problem, problem.split(":", 1)[0])
             return
         recipient = str(body["personalizations"][0]["to"][0]["email"]).lower()
+        if state.delay_s:
+            time.sleep(state.delay_s)  # the request is in: it is accepted even if the client goes away meanwhile
         with state.lock:
             state.requests += 1
             status = 202
@@ -245,10 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-every", type=int, default=0, help="answer --fail-status to every Nth request")
     parser.add_argument("--fail-status", type=int, default=429, choices=[400, 429, 500, 503])
     parser.add_argument("--no-record", action="store_true", help="do not keep request bodies (long benchmarks)")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering each request")
     args = parser.parse_args(argv)
     sink = SendGridSink(args.host, args.port, api_key=args.api_key)
     sink.state.fail_every, sink.state.fail_status = args.fail_every, args.fail_status
     sink.state.record_bodies = not args.no_record
+    sink.state.delay_s = args.delay
     print(json.dumps({"url": sink.url}), flush=True)
     try:
         sink._server.serve_forever()

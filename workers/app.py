@@ -1,28 +1,42 @@
 """The Celery app, configured from the same environment as everything else.
 
 Without ``CELERY_BROKER_URL`` tasks run eagerly in the calling process: the embedded default, so the CLI works
-on a machine with no Redis. With a broker the delivery guarantees come from ``acks_late`` + idempotent tasks.
+on a machine with no Redis. With a broker the delivery guarantees come from ``acks_late`` + idempotent tasks:
+
+* ``task_acks_late`` + ``task_reject_on_worker_lost``: a task is acknowledged only when it finished, so a killed
+  worker's task goes back to the queue (at once when only the pool child died; after the visibility timeout when
+  the whole worker died);
+* ``worker_prefetch_multiplier=1``: a worker holds no more tasks than it runs, so a second worker takes the rest;
+* the Redis visibility timeout (``CELERY_VISIBILITY_TIMEOUT_S``) is at least twice the longest countdown any task
+  uses (``MAX_COUNTDOWN_S``), or Redis would hand a task that is merely waiting to a second worker.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from functools import lru_cache
 
 from celery import Celery, signals
 from celery.schedules import crontab
+from kombu import Queue
 
 from service.config import Settings
-from service.observability import configure_logging
+from service.observability import TaskMetrics, configure_logging
 from service.runtime import Runtime
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-TASK_MODULES = ["workers.tasks.ingest", "workers.tasks.train", "workers.tasks.send", "workers.tasks.webhooks"]
+log = logging.getLogger(__name__)
 
-# The longest countdown/ETA any task uses, in seconds; the Redis visibility timeout must exceed it or Redis
-# redelivers a task that is merely waiting.
-MAX_COUNTDOWN_S = 3600
+TASK_MODULES = ["workers.tasks.ingest", "workers.tasks.train", "workers.tasks.send", "workers.tasks.webhooks"]
+QUEUES = ("default", "ingest", "train", "send")
+
+
+def max_countdown_s(settings: Settings) -> int:
+    """The longest countdown/ETA a task may use: half the visibility timeout, and never more than an hour."""
+    return max(1, min(3600, settings.CELERY_VISIBILITY_TIMEOUT_S // 2))
 
 
 @lru_cache(maxsize=1)
@@ -34,6 +48,9 @@ def get_runtime() -> Runtime:
 def make_celery(settings: Settings | None = None) -> Celery:
     settings = settings or Settings.from_env()
     broker = settings.CELERY_BROKER_URL
+    transport: dict[str, object] = {"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT_S}
+    if settings.CELERY_KEY_PREFIX:
+        transport["global_keyprefix"] = settings.CELERY_KEY_PREFIX
     app = Celery("paperboy", include=TASK_MODULES)
     app.conf.update(
         broker_url=broker or "memory://",
@@ -43,15 +60,24 @@ def make_celery(settings: Settings | None = None) -> Celery:
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
+        result_accept_content=["json"],
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": MAX_COUNTDOWN_S * 2},
+        broker_transport_options=transport,
+        result_backend_transport_options=dict(transport),
         result_expires=24 * 3600,
+        result_extended=False,
         timezone="UTC",
         enable_utc=True,
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # a Redis restart: keep reconnecting, never exit
+        # a task still running when the broker connection drops finishes; its redelivery finds the work done
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        worker_send_task_events=True,  # Flower and `celery events` see task latency
+        task_send_sent_event=True,
         task_default_queue="default",
+        task_queues=[Queue(name, routing_key=name) for name in QUEUES],
         task_routes={
             "workers.tasks.ingest.*": {"queue": "ingest"},
             "workers.tasks.train.*": {"queue": "train"},
@@ -68,10 +94,39 @@ def make_celery(settings: Settings | None = None) -> Celery:
     return app
 
 
-celery_app = make_celery()
+SETTINGS = Settings.from_env()
+# The longest countdown any task here uses (retries back off up to it); see ``max_countdown_s``.
+MAX_COUNTDOWN_S = max_countdown_s(SETTINGS)
+celery_app = make_celery(SETTINGS)
 
 
 @signals.setup_logging.connect
 def _structured_logs(**_kwargs: object) -> None:
-    """Workers log JSON lines, like the web app in production (task latency: Flower's /metrics)."""
+    """Workers log JSON lines, like the web app in production."""
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+
+
+# --- task latency, shared with the web app's /metrics through Redis ----------------------------------------
+
+_started: dict[str, float] = {}
+
+
+@lru_cache(maxsize=1)
+def _task_metrics() -> TaskMetrics | None:
+    url = SETTINGS.REDIS_URL or SETTINGS.CELERY_BROKER_URL
+    return TaskMetrics.from_url(url, prefix=SETTINGS.CELERY_KEY_PREFIX) if url else None
+
+
+@signals.task_prerun.connect
+def _task_started(task_id: str | None = None, **_kwargs: object) -> None:
+    if task_id:
+        _started[task_id] = time.monotonic()
+
+
+@signals.task_postrun.connect
+def _task_finished(task_id: str | None = None, task=None, state: str | None = None, **_kwargs: object) -> None:  # noqa: ANN001
+    began = _started.pop(task_id or "", None)
+    metrics = _task_metrics()
+    if began is None or metrics is None or task is None or task.request.is_eager:
+        return
+    metrics.observe(task.name, state or "UNKNOWN", time.monotonic() - began)

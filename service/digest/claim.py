@@ -20,13 +20,15 @@ States::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.digest.plan import FAILED, PLANNED, SENDING, SENT, SKIPPED, SUBMITTING
-from service.models import Delivery, Interaction, Subscriber, utcnow
+from service.models import Delivery, Interaction, Subscriber, Suppression, utcnow
+from service.subscribers.addresses import normalise_email
 from service.subscribers.suppression import is_suppressed
 
 LEASE = dt.timedelta(minutes=10)
@@ -67,6 +69,133 @@ def claim(
     if result.rowcount != 1:
         return None
     return Claim(delivery_id, attempts + 1)
+
+
+def claim_many(
+    session: Session,
+    delivery_ids: Iterable[int],
+    *,
+    now: dt.datetime | None = None,
+    lease: dt.timedelta = LEASE,
+    owned: Mapping[int, int] | None = None,
+) -> tuple[list[Claim], list[int]]:
+    """Claim a batch in one statement: (claims, ids held by another worker's claim that is not stale yet).
+
+    ``owned`` maps delivery id → attempt of claims this caller made before (a task retried after a database
+    error): such a claim is still ours while the row is ``sending`` with that attempt (the fencing token), so it
+    is kept rather than waited out.
+    """
+    now = _naive(now)
+    ids = list(dict.fromkeys(int(i) for i in delivery_ids))
+    owned = {int(k): int(v) for k, v in (owned or {}).items() if int(k) in set(ids)}
+    claims: list[Claim] = []
+    if owned:
+        rows = session.execute(select(Delivery.id, Delivery.status, Delivery.attempts).where(Delivery.id.in_(owned)))
+        kept = [i for i, status, attempts in rows if status == SENDING and attempts == owned[i]]
+        if kept:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(kept), Delivery.status == SENDING)
+                .values(claimed_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        claims.extend(Claim(i, owned[i]) for i in kept)
+    rest = [i for i in ids if i not in owned]
+    held: list[int] = []
+    if rest:
+        taken = session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(rest),
+                or_(Delivery.status == PLANNED, and_(Delivery.status == SENDING, Delivery.claimed_at < now - lease)),
+            )
+            .values(status=SENDING, attempts=Delivery.attempts + 1, claimed_at=now, error=None)
+            .returning(Delivery.id, Delivery.attempts)
+            .execution_options(synchronize_session=False)
+        ).all()
+        claims.extend(Claim(i, a) for i, a in taken)
+        got = {i for i, _ in taken}
+        others = [i for i in rest if i not in got]
+        if others:
+            held = list(session.scalars(select(Delivery.id).where(Delivery.id.in_(others), Delivery.status == SENDING)))
+    return sorted(claims, key=lambda c: c.delivery_id), sorted(held)
+
+
+def ineligible(session: Session, delivery_ids: Iterable[int]) -> dict[int, str]:
+    """delivery id → why its subscriber may no longer be mailed, for a whole batch in two queries."""
+    ids = list(delivery_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Delivery.id, Subscriber.status, Subscriber.email)
+        .join(Subscriber, Delivery.subscriber_id == Subscriber.id, isouter=True)
+        .where(Delivery.id.in_(ids))
+    ).all()
+    emails = {normalise_email(email) for _, status, email in rows if email}
+    suppressed = (
+        set(session.scalars(select(Suppression.email).where(Suppression.email.in_(emails)))) if emails else set()
+    )
+    reasons: dict[int, str] = {}
+    for delivery_id, status, email in rows:
+        if status is None:
+            reasons[delivery_id] = "subscriber deleted"
+        elif status != "confirmed":
+            reasons[delivery_id] = f"subscription {status} before sending"
+        elif normalise_email(email) in suppressed:
+            reasons[delivery_id] = "address suppressed before sending"
+    reasons.update({i: "subscriber deleted" for i in ids if i not in {r[0] for r in rows}})
+    return reasons
+
+
+def submit_many(
+    session: Session, items: Sequence[tuple[Claim, str]], *, now: dt.datetime | None = None
+) -> tuple[list[Claim], dict[int, str]]:
+    """``submit`` for a batch: (claims now ``submitting``, delivery id → skip reason recorded)."""
+    reasons = ineligible(session, [c.delivery_id for c, _ in items])
+    stamp = _naive(now)
+    ready: list[Claim] = []
+    skipped: dict[int, str] = {}
+    for c, message_id in items:
+        reason = reasons.get(c.delivery_id)
+        if reason is not None:
+            if skip(session, c, reason):
+                skipped[c.delivery_id] = reason
+        elif _transition(session, c, SENDING, status=SUBMITTING, message_id=message_id, claimed_at=stamp):
+            ready.append(c)
+    return ready, skipped
+
+
+def record_sent_many(
+    session: Session, sent: Sequence[tuple[Claim, str | None, int, list[dict]]], *, now: dt.datetime | None = None
+) -> list[int]:
+    """``mark_sent`` for a batch of (claim, provider id, subscriber id, picks): the ids recorded as sent; the
+    ``sent`` interactions of all of them go in one multi-row insert."""
+    stamp = _naive(now)
+    rows: list[dict] = []
+    done: list[int] = []
+    for c, provider_message_id, subscriber_id, picks in sent:
+        if _transition(
+            session, c, SUBMITTING, status=SENT, provider_message_id=provider_message_id, sent_at=stamp, error=None
+        ):
+            done.append(c.delivery_id)
+            rows.extend(_sent_rows(c.delivery_id, subscriber_id=subscriber_id, picks=picks, at=stamp))
+    if rows:
+        session.execute(insert(Interaction), rows)
+    return done
+
+
+def _sent_rows(delivery_id: int, *, subscriber_id: int, picks: list[dict], at: dt.datetime) -> list[dict]:
+    return [
+        {
+            "subscriber_id": subscriber_id,
+            "paper_id": int(pick["paper_id"]),
+            "delivery_id": delivery_id,
+            "kind": "sent",
+            "position": int(pick.get("position", i + 1)),
+            "created_at": at,
+        }
+        for i, pick in enumerate(picks or [])
+    ]
 
 
 def _transition(session: Session, c: Claim, from_status: str, **values: object) -> bool:

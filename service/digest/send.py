@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from service.digest import claim as claims
 from service.digest.backends import (
@@ -26,7 +28,7 @@ from service.digest.backends import (
 )
 from service.digest.build import current_model_version_id, load_papers, rank_for, render_loaded
 from service.digest.message import OutgoingMessage, outgoing
-from service.digest.plan import SENDING, plan_deliveries
+from service.digest.plan import SENDING, SENT, SKIPPED, plan_deliveries
 from service.models import Delivery, Subscriber
 from service.runtime import Runtime
 
@@ -34,6 +36,9 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
 FANOUT_TIMEOUT_S = 6 * 3600
+# A lost or refused database connection: the work can go on once the database answers again.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+COUNTS = ("sent", "skipped", "failed")
 
 
 @dataclass
@@ -42,42 +47,160 @@ class BatchResult:
     skipped: int = 0
     failed: int = 0
     retry: list[int] = field(default_factory=list)  # known not accepted (429/5xx): may be tried again
+    held: list[int] = field(default_factory=list)  # claimed by another worker that may be dead: try after the lease
 
     def as_dict(self) -> dict[str, object]:
-        return {"sent": self.sent, "skipped": self.skipped, "failed": self.failed, "retry": list(self.retry)}
+        return {
+            "sent": self.sent,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "retry": list(self.retry),
+            "held": list(self.held),
+        }
+
+
+@dataclass
+class Progress:
+    """How far a batch got before the database went away (JSON, carried by the task's retry).
+
+    ``owned``: our claims (delivery id → attempt, the fencing token); ``outcomes``: what the provider answered
+    for messages not yet recorded (delivery id → ["sent", provider id] | ["failed", error] | ["retry", error]),
+    so the retry records them instead of sending again; ``counts``: what earlier attempts already counted.
+    """
+
+    owned: dict[int, int] = field(default_factory=dict)
+    outcomes: dict[int, list] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
+    retry: list[int] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Progress:
+        data = data or {}
+        return cls(
+            owned={int(k): int(v) for k, v in (data.get("owned") or {}).items()},
+            outcomes={int(k): list(v) for k, v in (data.get("outcomes") or {}).items()},
+            counts={k: int((data.get("counts") or {}).get(k, 0)) for k in COUNTS},
+            retry=[int(i) for i in data.get("retry") or []],
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "owned": {str(k): v for k, v in self.owned.items()},
+            "outcomes": {str(k): v for k, v in self.outcomes.items()},
+            "counts": dict(self.counts),
+            "retry": list(self.retry),
+        }
+
+
+class BatchInterrupted(Exception):
+    """The database failed mid-batch; ``progress`` lets a retry finish the batch without sending twice."""
+
+    def __init__(self, progress: Progress, cause: BaseException) -> None:
+        super().__init__(f"database error mid-batch: {cause.__class__.__name__}: {cause}")
+        self.progress = progress
+
+
+def lease_of(rt: Runtime) -> dt.timedelta:
+    return dt.timedelta(seconds=rt.settings.DIGEST_CLAIM_LEASE_S)
 
 
 def send_batch(
-    rt: Runtime, delivery_ids: Sequence[int], *, backend: Backend | None = None, now: dt.datetime | None = None
+    rt: Runtime,
+    delivery_ids: Sequence[int],
+    *,
+    backend: Backend | None = None,
+    now: dt.datetime | None = None,
+    progress: dict | Progress | None = None,
 ) -> BatchResult:
-    """Send the given deliveries that this caller manages to claim; the rest belong to someone else."""
-    result = BatchResult()
+    """Send the given deliveries that this caller manages to claim; the rest belong to someone else.
+
+    Raises ``BatchInterrupted`` (carrying what was done) when the database fails on the way; passing its
+    ``progress`` back in resumes the batch: claims kept, accepted messages recorded, nothing sent twice.
+    """
+    state = progress if isinstance(progress, Progress) else Progress.from_json(progress)
+    result = BatchResult(**state.counts, retry=list(state.retry))
     own_backend = backend is None
     backend = backend or get_backend(rt.settings)
     try:
+        if state.outcomes:
+            _record_outcomes(rt, state, result, now)
         with rt.db.session() as session:
-            taken = [c for c in (claims.claim(session, i, now=now) for i in delivery_ids) if c is not None]
+            taken, result.held = claims.claim_many(
+                session, delivery_ids, now=now, lease=lease_of(rt), owned=state.owned
+            )
+        state.owned = {c.delivery_id: c.attempt for c in taken}
         if not taken:
             return result
         messages = _prepare(rt, taken, result)
+        _remember_counts(state, result)
         if not messages:
             return result
-        to_send: list[tuple[claims.Claim, OutgoingMessage]] = []
         with rt.db.session() as session:
-            for c, message in messages:
-                verdict = claims.submit(session, c, message.message_id, now=now)
-                if verdict is True:
-                    to_send.append((c, message))
-                elif isinstance(verdict, str):
-                    result.skipped += 1
+            ready, skipped = claims.submit_many(session, [(c, m.message_id) for c, m in messages], now=now)
+        result.skipped += len(skipped)
+        _remember_counts(state, result)
+        ready_ids = {c.delivery_id for c in ready}
+        to_send = [(c, m) for c, m in messages if c.delivery_id in ready_ids]
         outcomes = backend.send_many([m for _, m in to_send]) if to_send else []
-        with rt.db.session() as session:
-            for (c, _message), outcome in zip(to_send, outcomes, strict=True):
-                _record(session, c, outcome, result, now)
+        state.outcomes = {c.delivery_id: _outcome_json(o) for (c, _m), o in zip(to_send, outcomes, strict=True)}
+        _record_outcomes(rt, state, result, now)
+    except TRANSIENT_DB_ERRORS as exc:
+        _remember_counts(state, result)
+        raise BatchInterrupted(state, exc) from exc
     finally:
         if own_backend:
             backend.close()
     return result
+
+
+def _remember_counts(state: Progress, result: BatchResult) -> None:
+    state.counts = {k: int(getattr(result, k)) for k in COUNTS}
+    state.retry = list(result.retry)
+
+
+def _outcome_json(outcome: SendResult | Exception) -> list:
+    if isinstance(outcome, SendResult):
+        return ["sent", outcome.provider_message_id]
+    if isinstance(outcome, TransientSendError):
+        return ["retry", str(outcome)]
+    if isinstance(outcome, (PermanentSendError, OutcomeUnknownError)):
+        return ["failed", str(outcome)]
+    return ["failed", f"outcome unknown: {outcome}"]
+
+
+def _record_outcomes(rt: Runtime, state: Progress, result: BatchResult, now: dt.datetime | None) -> None:
+    """Write the provider's answers in one transaction; counted only once they are committed."""
+    outcomes = state.outcomes
+    counted = BatchResult()
+    with rt.db.session() as session:
+        sent_ids = [i for i, (kind, *_rest) in outcomes.items() if kind == "sent"]
+        rows = {}
+        if sent_ids:
+            rows = {
+                i: (sub, picks)
+                for i, sub, picks in session.execute(
+                    select(Delivery.id, Delivery.subscriber_id, Delivery.picks).where(Delivery.id.in_(sent_ids))
+                )
+            }
+        sent = [
+            (claims.Claim(i, state.owned.get(i, -1)), outcomes[i][1], rows[i][0], rows[i][1] or [])
+            for i in sent_ids
+            if i in rows
+        ]
+        counted.sent = len(claims.record_sent_many(session, sent, now=now))
+        for delivery_id, (kind, detail) in outcomes.items():
+            c = claims.Claim(delivery_id, state.owned.get(delivery_id, -1))
+            if kind == "retry" and claims.release(session, c, str(detail)):
+                counted.retry.append(delivery_id)
+            elif kind == "failed" and claims.mark_failed(session, c, str(detail)):
+                counted.failed += 1
+    result.sent += counted.sent
+    result.failed += counted.failed
+    result.retry.extend(counted.retry)
+    state.outcomes = {}
+    for delivery_id in outcomes:
+        state.owned.pop(delivery_id, None)
+    _remember_counts(state, result)
 
 
 def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult) -> list[tuple[claims.Claim, OutgoingMessage]]:
@@ -126,41 +249,28 @@ def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult) -> lis
     return prepared
 
 
-def _record(session, c: claims.Claim, outcome: SendResult | Exception, result: BatchResult, now) -> None:  # noqa: ANN001
-    if isinstance(outcome, SendResult):
-        if claims.mark_sent(session, c, outcome.provider_message_id, now=now):
-            result.sent += 1
-    elif isinstance(outcome, TransientSendError):
-        if claims.release(session, c, str(outcome)):
-            result.retry.append(c.delivery_id)
-    elif isinstance(outcome, (PermanentSendError, OutcomeUnknownError)):
-        if claims.mark_failed(session, c, str(outcome)):
-            result.failed += 1
-    else:
-        if claims.mark_failed(session, c, f"outcome unknown: {outcome}"):
-            result.failed += 1
-
-
 def prepare_date(
     rt: Runtime, digest_date: dt.date, *, respect_hour: bool = False, now: dt.datetime | None = None
 ) -> tuple[int, int, int, list[int]]:
     """Plan ``digest_date`` and settle dead workers' rows: (planned, skipped, failed, ids waiting to be sent)."""
+    lease = lease_of(rt)
     with rt.db.session() as session:
         plan = plan_deliveries(session, digest_date, respect_hour=respect_hour, now=now)
     backend = get_backend(rt.settings)
     try:
         with rt.db.session() as session:
-            stale = claims.resolve_stale(session, backend.was_accepted, digest_date=digest_date, now=now)
+            stale = claims.resolve_stale(session, backend.was_accepted, digest_date=digest_date, now=now, lease=lease)
     finally:
         backend.close()
     with rt.db.session() as session:
-        ids = claims.pending_ids(session, digest_date, now=now)
+        ids = claims.pending_ids(session, digest_date, now=now, lease=lease)
     if plan.reasons:
         log.info("%s: skipped %s", digest_date, plan.reasons)
     return len(plan.planned), plan.skipped, stale["failed"], ids
 
 
 def batches(ids: Sequence[int], size: int = BATCH_SIZE) -> list[list[int]]:
+    size = max(1, int(size))
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
@@ -171,31 +281,78 @@ def send_due_digests(
 
     Running it again for the same date sends nothing new. Deliveries refused for now (429/5xx after the
     backend's own retries) go back to ``planned`` and count as failed in this run; the next run retries them.
+    With ``CELERY_BROKER_URL`` set the batches go to the workers (queue ``send``) and this waits for them, up to
+    ``DIGEST_FANOUT_TIMEOUT_S``; a batch whose answer is missing is counted from its rows in the database.
     """
     planned, skipped, failed, ids = prepare_date(rt, digest_date, respect_hour=respect_hour, now=now)
     totals = {"planned": planned, "sent": 0, "skipped": skipped, "failed": failed}
     if not ids:
         return totals
+    chunks = batches(ids, rt.settings.DIGEST_BATCH_SIZE)
     if rt.settings.CELERY_BROKER_URL:
-        outcomes = _fan_out(batches(ids))
+        outcomes = _fan_out(rt, chunks)
     else:
         backend = get_backend(rt.settings)
         try:
-            outcomes = [send_batch(rt, chunk, backend=backend, now=now).as_dict() for chunk in batches(ids)]
+            outcomes = [_send_here(rt, chunk, backend, now) for chunk in chunks]
         finally:
             backend.close()
     for outcome in outcomes:
         totals["sent"] += int(outcome["sent"])
         totals["skipped"] += int(outcome["skipped"])
-        totals["failed"] += int(outcome["failed"]) + len(outcome.get("retry") or [])
+        totals["failed"] += int(outcome["failed"]) + len(outcome.get("retry") or []) + len(outcome.get("held") or [])
+    log.info(
+        "digests sent", extra={"pb_event": "digests_sent", "pb_date": digest_date.isoformat(), **_prefixed(totals)}
+    )
     return totals
 
 
-def _fan_out(chunks: list[list[int]]) -> list[dict]:
-    """Send the batches on the workers and wait for every count (retries included)."""
+def _prefixed(counts: dict[str, int]) -> dict[str, int]:
+    return {f"pb_{k}": v for k, v in counts.items()}
+
+
+def _send_here(rt: Runtime, chunk: list[int], backend: Backend, now: dt.datetime | None, attempts: int = 4) -> dict:
+    """One batch in this process; a dropped database connection is retried (the pool reconnects)."""
+    progress: Progress | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            return send_batch(rt, chunk, backend=backend, now=now, progress=progress).as_dict()
+        except BatchInterrupted as exc:
+            progress = exc.progress
+            log.warning("batch of %d: %s (attempt %d of %d)", len(chunk), exc, attempt, attempts)
+            time.sleep(min(30.0, 0.5 * 2**attempt))
+    return _counts_from_rows(rt, chunk)
+
+
+def _fan_out(rt: Runtime, chunks: list[list[int]]) -> list[dict]:
+    """Send the batches on the workers and wait for every count (their retries included), up to the timeout."""
     from celery import group
+    from celery.exceptions import TimeoutError as CeleryTimeout
 
     from workers.tasks.send import send_batch as send_batch_task
 
     job = group(send_batch_task.s(chunk) for chunk in chunks).apply_async()
-    return list(job.get(timeout=FANOUT_TIMEOUT_S, propagate=True, disable_sync_subtasks=False))
+    try:
+        job.get(timeout=rt.settings.DIGEST_FANOUT_TIMEOUT_S, propagate=False, disable_sync_subtasks=False)
+    except CeleryTimeout:
+        log.warning("timed out waiting for the send workers; unfinished batches are counted from the database")
+    outcomes: list[dict] = []
+    for chunk, result in zip(chunks, job.results, strict=True):
+        value = result.result if result.ready() else None
+        if result.successful() and isinstance(value, dict):
+            outcomes.append(value)
+        else:
+            if result.ready():
+                log.error("send batch %s failed: %r", result.id, value)
+            outcomes.append(_counts_from_rows(rt, chunk))
+        result.forget()
+    return outcomes
+
+
+def _counts_from_rows(rt: Runtime, chunk: list[int]) -> dict:
+    """A batch's counts read from its rows: sent and skipped as recorded, everything else not sent (yet)."""
+    with rt.db.session() as session:
+        statuses = list(session.scalars(select(Delivery.status).where(Delivery.id.in_(chunk))))
+    sent = statuses.count(SENT)
+    skipped = statuses.count(SKIPPED)
+    return {"sent": sent, "skipped": skipped, "failed": len(chunk) - sent - skipped, "retry": [], "held": []}

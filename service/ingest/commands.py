@@ -31,6 +31,11 @@ def ingest(ctx: click.Context, targets: tuple[str, ...], source: str | None, ret
         f"{data['pages']} pages, {data['entries']} entries: {data['new_papers']} new papers, "
         f"{data['updated_papers']} updated, {len(data['failed'])} failed"
         + (f" ({report.unchanged} pages already ingested: unchanged)" if report.unchanged else "")
+        + (
+            f"\n  skipped {len(report.skipped)} files that are not pages (e.g. {report.skipped[0]})"
+            if report.skipped
+            else ""
+        )
         + "".join(f"\n  failed: {f['path']}: {f['error']}" for f in data["failed"])
     )
     emit(data, as_json, human)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import sys
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -26,9 +29,12 @@ from service.models import RawPage, utcnow
 from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-MERGE_ATTEMPTS = 3
+MERGE_ATTEMPTS = 8  # each lost race means another process committed one of our papers: finite
 SKIPPED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp")
+# in a folder walk, files of these kinds are documentation or data beside the pages, never a page: listed, not read
+NOT_PAGES = (".md", ".rst", ".csv", ".tsv", ".jsonl", ".py", ".sh", ".yml", ".yaml", ".toml", ".cfg", ".ini", ".lock")
 
 
 def ingest_bytes(rt: Runtime, content: bytes, origin: str, *, source: str | None = None) -> IngestReport:
@@ -97,6 +103,7 @@ def parse_stored_page(rt: Runtime, page_id: int, *, source: str | None = None, r
             if attempt == MERGE_ATTEMPTS:
                 raise
             log.info("merging %s raced another ingest (attempt %d); merging again", origin, attempt)
+            time.sleep(random.uniform(0, 0.05 * attempt))  # let the other transaction finish
     report.pages = 1
     report.entries = len(parsed.entries)
     report.new_papers = merged.new
@@ -193,6 +200,8 @@ def _expand(targets: Iterable[str], report: IngestReport) -> Iterator[tuple[str,
         path = Path(target)
         if path.is_dir():
             files = page_files(path)
+            report.skipped += [str(f) for f in files if f.suffix.lower() in NOT_PAGES]
+            files = [f for f in files if f.suffix.lower() not in NOT_PAGES]
             if not files:
                 report.fail(target, "folder holds no pages")
             for file in files:
@@ -203,7 +212,7 @@ def _expand(targets: Iterable[str], report: IngestReport) -> Iterator[tuple[str,
             report.fail(target, "no such file, folder or http(s) URL")
 
 
-def _progress(items, enabled: bool):
+def _progress(items: Sequence[T], enabled: bool) -> Iterable[T]:
     if not enabled or len(items) < 2:
         return items
     from tqdm import tqdm

@@ -8,7 +8,8 @@ from typing import Any
 
 @dataclass
 class IngestReport:
-    """Counts of one run. ``unchanged`` (pages already ingested, same bytes) is for people, not the JSON."""
+    """Counts of one run. ``unchanged`` (pages already ingested, same bytes) and ``skipped`` (files in a folder
+    that are not pages, e.g. a README) are for people, not the JSON."""
 
     pages: int = 0
     entries: int = 0
@@ -16,6 +17,7 @@ class IngestReport:
     updated_papers: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
     unchanged: int = 0
+    skipped: list[str] = field(default_factory=list)
 
     def fail(self, path: str, error: str) -> None:
         self.failed.append({"path": path, "error": error})
@@ -27,6 +29,7 @@ class IngestReport:
         self.updated_papers += other.updated_papers
         self.failed.extend(other.failed)
         self.unchanged += other.unchanged
+        self.skipped.extend(other.skipped)
         return self
 
     def to_json(self) -> dict[str, Any]:

@@ -5,7 +5,7 @@ returning ``Pick``s, and ``fold_in_clicks(rt, subscriber_id)`` between trainings
 """
 
 from service.recommend.blend import SECTIONS, Pick, rank_digest
-from service.recommend.online import fold_in_clicks
+from service.recommend.foldin import fold_in_clicks
 from service.recommend.train import train_model
 
 __all__ = ["SECTIONS", "Pick", "fold_in_clicks", "rank_digest", "train_model"]

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from service.models import Interaction, Paper, Subscriber
 from service.recommend.content import TextVectorizer, keyword_pattern, paper_text
-from service.recommend.hybrid import standardise
+from service.recommend.hybrid import ItemViews, standardise
 from service.recommend.store import StoredModel, latest_model
 from service.recommend.trending import trending_for
 from service.runtime import Runtime
@@ -45,7 +45,7 @@ class Pick:
 class Candidates:
     papers: list[Paper]
     features: sp.csr_matrix  # (c, d) l2 TF-IDF
-    latent: np.ndarray | None  # (c, k) in the model's text space
+    views: ItemViews | None  # the candidates in every view of the model
     similarity: np.ndarray  # (c, c) cosine, for MMR
     texts: list[str]
     authors: list[set[str]]
@@ -70,12 +70,12 @@ def _candidates(session: Session, ids: list[int], stored: StoredModel | None) ->
     features = vectorizer.transform(texts)
     if features.shape[1] and features.nnz == 0 and not stored:
         features = sp.csr_matrix((len(papers), 0), dtype=np.float32)
-    latent = stored.model.latent(features) if stored else None
+    views = stored.model.item_views(features) if stored else None
     similarity = (features @ features.T).toarray() if features.shape[1] else np.eye(len(papers))
     trending = trending_for(session, papers)
     trend = standardise(trending.scores[None, :])[0] if papers else np.zeros(0, np.float32)
     return Candidates(
-        papers, features, latent, similarity.astype(np.float32),
+        papers, features, views, similarity.astype(np.float32),
         [f"{p.title or ''}\n{p.abstract or ''}" for p in papers],
         [{_norm_name(a) for a in (p.authors or []) if isinstance(a, str)} for p in papers],
         trend, trending.scores, trending.reasons,
@@ -158,7 +158,7 @@ def _rank_batch(
         pairs = [(i, stored.user_row[sid]) for i, sid in enumerate(batch) if sid in stored.user_row]
         if pairs:
             local, model_rows = (np.array(x) for x in zip(*pairs, strict=True))
-            learned[local] = stored.model.score(model_rows, cands.features, cands.latent)
+            learned[local] = stored.model.score(model_rows, cands.views)
             known[local] = np.abs(learned[local]).sum(axis=1) > 0
 
     # stated topics and include keywords: a text query per reader, plus whole-word keyword hits

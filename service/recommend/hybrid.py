@@ -6,7 +6,9 @@
   once (W = R Z (Z'Z + lambda I)^-1), so words that predict *this* reader's clicks get weight even when they are
   not in the papers they clicked;
 - ALS through the content map: implicit ALS factors for readers, and a ridge map from text to ALS item factors so
-  a brand-new paper gets item factors (collaborative signal for cold papers).
+  a brand-new paper gets item factors (collaborative signal for cold papers);
+- collective ALS (``cmf.py``): papers factorised jointly against readers and words, new papers folded in from
+  their words: the strongest single view on the citeulike new-paper split.
 
 Each view's scores are standardised per reader across the day's candidates and blended with weights chosen on a
 validation split (see ``evaluate.py``). Everything is a dense or sparse matrix product: scoring is batched.
@@ -21,6 +23,7 @@ import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 
 from service.recommend.als import ALSParams, fit_als, fold_in_users
+from service.recommend.cmf import CollectiveFactors, fit_collective, fold_in_items
 from service.recommend.content import TextVectorizer, l2_normalise_rows
 from service.recommend.content_map import fit_ridge_map
 
@@ -34,7 +37,10 @@ class HybridParams:
     w_profile: float = 1.0
     w_ridge: float = 1.0
     w_als: float = 0.5
+    w_cmf: float = 2.0
+    cmf_beta: float = 5.0  # weight of a paper's words against its readers in collective ALS
     als: ALSParams = field(default_factory=ALSParams)
+    cmf: ALSParams = field(default_factory=lambda: ALSParams(factors=128, regularization=1.0, alpha=10.0))
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -43,8 +49,17 @@ class HybridParams:
     def from_json(cls, data: dict) -> HybridParams:
         data = dict(data)
         als = ALSParams(**data.pop("als", {}))
+        cmf = ALSParams(**data.pop("cmf", {})) if "cmf" in data else ALSParams(128, 1.0, 10.0)
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(als=als, **known)
+        return cls(als=als, cmf=cmf, **known)
+
+
+@dataclass
+class ItemViews:
+    features: sp.csr_matrix  # (c, d) l2 TF-IDF
+    latent: np.ndarray  # (c, k) low-rank text space
+    als: np.ndarray  # (c, f) ALS item factors through the content map
+    cmf: np.ndarray  # (c, f') collective factors folded in from words
 
 
 def standardise(scores: np.ndarray) -> np.ndarray:
@@ -71,6 +86,7 @@ class HybridModel:
     als_users: np.ndarray  # (n_users, f)
     als_items: np.ndarray  # (n_items, f)
     content_map: np.ndarray  # (k, f)
+    cmf: CollectiveFactors
 
     # --- fitting -------------------------------------------------------------------------------------------
 
@@ -94,9 +110,14 @@ class HybridModel:
         als_users, als_items = fit_als(conf, params.als, threads)
         has_clicks = np.asarray((conf > 0).sum(axis=0)).ravel() > 0
         content_map = fit_ridge_map(latent[has_clicks], als_items[has_clicks], params.map_lambda)
+        cmf = fit_collective(conf, item_features, params.cmf_beta, params.cmf, threads) if params.w_cmf else None
+        if cmf is None:
+            f = params.cmf.factors
+            cmf = CollectiveFactors(*(np.zeros(s, np.float32) for s in ((conf.shape[0], f), (vectorizer.dim, f),
+                                                                          (conf.shape[1], f), (f, f))))  # fmt: skip
         return cls(
             params, vectorizer, projection, latent, profiles, ridge_users.astype(np.float32), solver,
-            als_users, als_items, content_map,
+            als_users, als_items, content_map, cmf,
         )  # fmt: skip
 
     # --- scoring -------------------------------------------------------------------------------------------
@@ -104,39 +125,52 @@ class HybridModel:
     def latent(self, features: sp.csr_matrix) -> np.ndarray:
         return np.asarray(features @ self.projection, dtype=np.float32)
 
-    def component_scores(
-        self, users: np.ndarray, features: sp.csr_matrix, latent: np.ndarray | None = None
-    ) -> dict[str, np.ndarray]:
+    def item_views(self, features: sp.csr_matrix) -> ItemViews:
+        """The candidate papers in every view: computed once per day's candidates, reused for every batch."""
+        latent = self.latent(features)
+        if self.params.w_cmf:
+            cmf = fold_in_items(self.cmf, features, self.params.cmf_beta, self.params.cmf)
+        else:
+            cmf = np.zeros((features.shape[0], self.cmf.users.shape[1]), np.float32)
+        return ItemViews(features, latent, latent @ self.content_map, cmf)
+
+    def component_scores(self, users: np.ndarray, views: ItemViews) -> dict[str, np.ndarray]:
         """Raw scores of each view for ``users`` (row indices) x candidate papers."""
-        latent = self.latent(features) if latent is None else latent
-        prof = self.profiles[users] @ features.T
+        prof = self.profiles[users] @ views.features.T
         prof = prof.toarray() if sp.issparse(prof) else np.asarray(prof)
         return {
             "profile": prof.astype(np.float32),
-            "ridge": self.ridge_users[users] @ latent.T,
-            "als": self.als_users[users] @ (latent @ self.content_map).T,
+            "ridge": self.ridge_users[users] @ views.latent.T,
+            "als": self.als_users[users] @ views.als.T,
+            "cmf": self.cmf.users[users] @ views.cmf.T,
         }
 
-    def score(self, users: np.ndarray, features: sp.csr_matrix, latent: np.ndarray | None = None) -> np.ndarray:
+    def score(self, users: np.ndarray, views: ItemViews) -> np.ndarray:
         """The blended score, (len(users), n_candidates); zeros for a reader the model knows nothing about."""
-        parts = self.component_scores(users, features, latent)
-        return blend(parts, self.params)
+        return blend(self.component_scores(users, views), self.params)
 
     # --- fold-in -------------------------------------------------------------------------------------------
 
     def fold_in(
-        self, conf_rows: sp.csr_matrix, features: sp.csr_matrix, item_als: np.ndarray | None = None
-    ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-        """Profile, ridge weights and ALS factors for readers from their current rows over ``features``' papers.
+        self,
+        conf_rows: sp.csr_matrix,
+        features: sp.csr_matrix,
+        item_als: np.ndarray | None = None,
+        item_cmf: np.ndarray | None = None,
+    ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+        """Profile, ridge weights, ALS and collective factors for readers from their rows over these papers.
 
-        The papers need not be training papers: their ALS item factors come from the content map unless given.
+        The papers need not be training papers: their item factors come from their text unless given.
         """
         latent = self.latent(features)
         profiles = user_profiles(conf_rows, features, self.params.negative_weight)
         ridge = np.asarray(preference_targets(conf_rows) @ latent, dtype=np.float32) @ self.ridge_solver
         items = latent @ self.content_map if item_als is None else item_als
         als = fold_in_users(items, conf_rows, self.params.als)
-        return profiles, ridge.astype(np.float32), als
+        if item_cmf is None:
+            item_cmf = fold_in_items(self.cmf, features, self.params.cmf_beta, self.params.cmf)
+        cmf = fold_in_users(item_cmf, conf_rows, self.params.cmf)
+        return profiles, ridge.astype(np.float32), als, cmf
 
     # --- persistence ---------------------------------------------------------------------------------------
 
@@ -146,7 +180,8 @@ class HybridModel:
         arrays.update(
             projection=self.projection, item_latent=self.item_latent, ridge_users=self.ridge_users,
             ridge_solver=self.ridge_solver, als_users=self.als_users, als_items=self.als_items,
-            content_map=self.content_map, profiles_data=p.data, profiles_indices=p.indices,
+            content_map=self.content_map, cmf_users=self.cmf.users, cmf_words=self.cmf.words,
+            cmf_items=self.cmf.items, cmf_gram=self.cmf.gram, profiles_data=p.data, profiles_indices=p.indices,
             profiles_indptr=p.indptr, profiles_shape=np.asarray(p.shape, dtype=np.int64),
         )  # fmt: skip
         return arrays
@@ -161,11 +196,12 @@ class HybridModel:
             params, TextVectorizer.from_arrays(arrays), arrays["projection"], arrays["item_latent"], profiles,
             arrays["ridge_users"], arrays["ridge_solver"], arrays["als_users"], arrays["als_items"],
             arrays["content_map"],
+            CollectiveFactors(arrays["cmf_users"], arrays["cmf_words"], arrays["cmf_items"], arrays["cmf_gram"]),
         )  # fmt: skip
 
 
 def blend(parts: dict[str, np.ndarray], params: HybridParams) -> np.ndarray:
-    weights = {"profile": params.w_profile, "ridge": params.w_ridge, "als": params.w_als}
+    weights = {"profile": params.w_profile, "ridge": params.w_ridge, "als": params.w_als, "cmf": params.w_cmf}
     total = np.zeros_like(parts["profile"], dtype=np.float32)
     for name, w in weights.items():
         if w:

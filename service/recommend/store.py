@@ -138,28 +138,30 @@ def latest_model(session: Session) -> StoredModel | None:
 # --- fold-in overlay: readers updated between nightly trainings ----------------------------------------------
 
 
-def write_overlay(path: Path, user_ids: np.ndarray, profiles: sp.csr_matrix, ridge: np.ndarray, als: np.ndarray):
+def write_overlay(
+    path: Path, user_ids: np.ndarray, profiles: sp.csr_matrix, ridge: np.ndarray, als: np.ndarray, cmf: np.ndarray
+) -> None:
     """Replace the overlay atomically (merged with what it held before by the caller)."""
     p = profiles.tocsr()
     tmp = Path(path) / f".foldin-{os.getpid()}-{threading.get_ident()}.npz"
     with open(tmp, "wb") as fh:
         np.savez(
             fh, user_ids=np.asarray(user_ids, np.int64), data=p.data, indices=p.indices, indptr=p.indptr,
-            shape=np.asarray(p.shape, np.int64), ridge=ridge, als=als,
+            shape=np.asarray(p.shape, np.int64), ridge=ridge, als=als, cmf=cmf,
         )  # fmt: skip
     os.replace(tmp, Path(path) / "foldin.npz")
 
 
-def read_overlay(overlay: Path) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray]:
+def read_overlay(overlay: Path) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
     with np.load(overlay, allow_pickle=False) as d:
         shape = tuple(int(x) for x in d["shape"])
         prof = sp.csr_matrix((d["data"], d["indices"], d["indptr"]), shape=shape)
-        return d["user_ids"], prof, d["ridge"], d["als"]
+        return d["user_ids"], prof, d["ridge"], d["als"], d["cmf"]
 
 
 def apply_overlay(stored: StoredModel, overlay: Path) -> None:
     """Replace rows of folded-in readers, append readers the model had never seen."""
-    ids, prof, ridge, als = read_overlay(overlay)
+    ids, prof, ridge, als, cmf = read_overlay(overlay)
     m = stored.model
     known = [(i, stored.user_row[int(u)]) for i, u in enumerate(ids.tolist()) if int(u) in stored.user_row]
     new = [i for i, u in enumerate(ids.tolist()) if int(u) not in stored.user_row]
@@ -168,10 +170,12 @@ def apply_overlay(stored: StoredModel, overlay: Path) -> None:
         profiles[dst] = prof[src]
         m.ridge_users[dst] = ridge[src]
         m.als_users[dst] = als[src]
+        m.cmf.users[dst] = cmf[src]
     m.profiles = profiles.tocsr()
     if new:
         m.profiles = sp.vstack([m.profiles, prof[new]]).tocsr()
         m.ridge_users = np.vstack([m.ridge_users, ridge[new]])
         m.als_users = np.vstack([m.als_users, als[new]])
+        m.cmf.users = np.vstack([m.cmf.users, cmf[new]])
         stored.user_ids = np.concatenate([stored.user_ids, ids[new]])
         stored.user_row = {int(u): i for i, u in enumerate(stored.user_ids.tolist())}

@@ -53,3 +53,13 @@ def test_forced_source_and_retry_failed(runtime: Runtime) -> None:
 def test_no_target_is_a_usage_error(runtime: Runtime) -> None:
     result = _run(runtime)
     assert result.exit_code == 2 and "give at least one PATH or URL" in result.output
+
+
+def test_documents_beside_pages_are_listed_not_read(runtime: Runtime, tmp_path: Path) -> None:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "README.md").write_text("# Notes\n\nSubscribe\n\nNot a paper\n\nNot an abstract\n")
+    (folder / "page.txt").write_bytes((SAMPLES / "04_layout_c.txt").read_bytes())
+    result = _run(runtime, str(folder))
+    assert result.exit_code == 0, result.output
+    assert "1 pages, 17 entries" in result.stdout and "skipped 1 files that are not pages" in result.stdout

@@ -84,3 +84,14 @@ def test_bad_entries_are_reported_good_ones_kept() -> None:
 def test_page_without_entries_is_a_parse_error() -> None:
     with pytest.raises(ParseError, match="no paper entries found"):
         seed_text.parse(b"new\n\nSubscribe\n\nDaily Papers\n", "header-only.txt", TODAY)
+
+
+def test_text_without_the_listing_header_is_not_read_as_papers() -> None:
+    script = b"#!/usr/bin/env bash\nset -e\necho hello\nexit 0\n"
+    with pytest.raises(ParseError, match="line 1: not a Daily Papers listing page: no header"):
+        seed_text.parse(script, "hook.sh", TODAY)
+
+
+def test_only_subscribe_is_unglued_from_a_title() -> None:
+    page = seed_text.parse(b"Subscribe\nnewton Steps for Sparse Solvers\nAn abstract.\n", "p.txt", TODAY)
+    assert page.entries[0].title == "newton Steps for Sparse Solvers"

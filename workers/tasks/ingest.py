@@ -27,8 +27,10 @@ MAX_RETRIES = 6
 
 
 def backoff_s(retries: int) -> float:
-    """30 s, 60 s, 120 s, … capped below the broker's visibility timeout, with jitter against thundering herds."""
-    return min(MAX_COUNTDOWN_S, 30 * 2**retries) * random.uniform(0.8, 1.2)
+    """TASK_RETRY_BASE_S (30 s), then doubled each retry, capped below the broker's visibility timeout,
+    with jitter against thundering herds."""
+    base = get_runtime().settings.TASK_RETRY_BASE_S
+    return min(float(MAX_COUNTDOWN_S), base * 2**retries) * random.uniform(0.8, 1.2)
 
 
 @celery_app.task(bind=True, max_retries=MAX_RETRIES)

@@ -27,7 +27,7 @@ _HEADER = re.compile(
     r"^(new|subscribe|daily papers|get trending papers in your email inbox[^\n]*|by ?ak\b.*|trending papers)$",
     re.IGNORECASE,
 )
-_GLUED_HEADER = re.compile(r"^(Subscribe|Daily Papers|new)(?=\S)")
+_GLUED_HEADER = re.compile(r"^Subscribe(?=[^\sa-z])")  # "SubscribeDo As I Can, …" (layout C)
 
 
 def parse(content: bytes, origin: str, today: dt.date) -> ParsedPage:
@@ -38,7 +38,12 @@ def parse(content: bytes, origin: str, today: dt.date) -> ParsedPage:
     if not lines:
         raise ParseError("no text: the page holds only whitespace")
 
-    position, listing_date = _skip_header(lines, today)
+    position, listing_date, saw_header = _skip_header(lines, today)
+    if not saw_header:
+        raise ParseError(
+            f"not a Daily Papers listing page: no header (Subscribe, Daily Papers, …) before {_preview(lines[0][1])}",
+            line=lines[0][0],
+        )
     reference = listing_date or today
     entries: list[Entry] = []
     problems: list[str] = []
@@ -74,26 +79,33 @@ def parse(content: bytes, origin: str, today: dt.date) -> ParsedPage:
     return ParsedPage(source=SOURCE, entries=entries, listing_date=listing_date, problems=problems)
 
 
-def _skip_header(lines: list[tuple[int, str]], today: dt.date) -> tuple[int, dt.date | None]:
-    """Skip the page chrome; unglue a title stuck to it (layout C); pick up the listing date."""
+def _skip_header(lines: list[tuple[int, str]], today: dt.date) -> tuple[int, dt.date | None, bool]:
+    """Skip the page chrome; unglue a title stuck to it (layout C); pick up the listing date.
+
+    Returns (first content line, listing date, whether any header line was seen): text without the listing
+    page's header is some other document, and reading it as titles and abstracts would invent papers.
+    """
     listing_date = None
     position = 0
+    saw_header = False
     while position < len(lines):
         number, line = lines[position]
         if _HEADER.match(line):
+            saw_header = True
             position += 1
             continue
         glued = _GLUED_HEADER.match(line)
         if glued:
+            saw_header = True
             lines[position] = (number, line[glued.end() :].strip())
-            continue
+            break
         date_match = _LISTING_DATE.match(line)
         if date_match:
             listing_date = _date_or_none(date_match, today)
             position += 1
             continue
         break
-    return position, listing_date
+    return position, listing_date, saw_header
 
 
 def _read_metadata(

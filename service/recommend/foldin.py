@@ -1,0 +1,75 @@
+"""Between nightly trainings: fold a subscriber's newest clicks into the current model (no full retrain).
+
+The reader's profile, ridge weights and ALS factors are recomputed from all their learnable interactions with
+the item side held fixed (implicit's ``recalculate_user``), and stored in the model folder's ``foldin.npz``
+overlay, which ``store.load_model`` applies on top of the nightly arrays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sqlalchemy import select
+
+from service.models import Interaction, ModelVersion, Paper
+from service.recommend.als import confidence_matrix
+from service.recommend.cmf import fold_in_items
+from service.recommend.content import paper_text
+from service.recommend.store import latest_model, read_overlay, write_overlay
+from service.recommend.train import LEARNED_KINDS
+from service.runtime import Runtime
+
+
+def fold_in_clicks(rt: Runtime, subscriber_id: int) -> dict[str, Any]:
+    """Update one subscriber in the last good model; ``{"status": "no-model"}`` when there is none yet."""
+    with rt.db.session() as s:
+        stored = latest_model(s)
+        if stored is None:
+            return {"status": "no-model", "subscriber_id": subscriber_id}
+        rows = s.execute(
+            select(Interaction.paper_id, Interaction.kind, Paper.title, Paper.abstract)
+            .join(Paper, Paper.id == Interaction.paper_id)
+            .where(
+                Interaction.subscriber_id == subscriber_id,
+                Interaction.kind.in_(LEARNED_KINDS),
+                Interaction.suspected_scanner.is_(False),
+            )
+        ).all()
+        path = Path(s.get(ModelVersion, stored.version_id).path)
+    papers = list(dict.fromkeys(r.paper_id for r in rows))
+    col = {pid: j for j, pid in enumerate(papers)}
+    text = {r.paper_id: paper_text(r.title, r.abstract) for r in rows}
+    conf = confidence_matrix(
+        np.zeros(len(rows), dtype=np.int64), np.array([col[r.paper_id] for r in rows], dtype=np.int64),
+        [r.kind for r in rows], (1, len(papers)),
+    )  # fmt: skip
+    model = stored.model
+    features = model.vectorizer.transform([text[p] for p in papers])
+    item_als = model.latent(features) @ model.content_map
+    item_cmf = fold_in_items(model.cmf, features, model.params.cmf_beta, model.params.cmf)
+    for j, pid in enumerate(papers):  # papers the model trained on keep their learned factors
+        if pid in stored.item_row and np.any(model.als_items[stored.item_row[pid]]):
+            item_als[j] = model.als_items[stored.item_row[pid]]
+        if pid in stored.item_row and np.any(model.cmf.items[stored.item_row[pid]]):
+            item_cmf[j] = model.cmf.items[stored.item_row[pid]]
+    vectors = model.fold_in(conf, features, item_als, item_cmf)
+    _merge_overlay(path, subscriber_id, *vectors, model.vectorizer.dim)
+    return {"status": "ok", "subscriber_id": subscriber_id, "model_version": stored.version_id,
+            "n_interactions": len(rows)}  # fmt: skip
+
+
+def _merge_overlay(path: Path, subscriber_id: int, profile, ridge, als, cmf, dim: int) -> None:
+    """Replace this subscriber's row in the overlay (or start one), written atomically."""
+    overlay = path / "foldin.npz"
+    if overlay.exists():
+        ids, prof, r, a, c = read_overlay(overlay)
+        keep = ids != subscriber_id
+        ids = np.concatenate([ids[keep], [subscriber_id]])
+        prof = sp.vstack([prof[np.flatnonzero(keep)], profile]).tocsr()
+        r, a, c = np.vstack([r[keep], ridge]), np.vstack([a[keep], als]), np.vstack([c[keep], cmf])
+    else:
+        ids, prof, r, a, c = np.array([subscriber_id]), sp.csr_matrix(profile, shape=(1, dim)), ridge, als, cmf
+    write_overlay(path, ids, prof, r.astype(np.float32), a.astype(np.float32), c.astype(np.float32))
