@@ -33,12 +33,18 @@ from service.recommend.hybrid import HybridModel, HybridParams  # noqa: E402
 
 def synthetic_model(n_users: int, vocab: int, k: int, f: int, rng: np.random.Generator) -> HybridModel:
     """A model with the production shapes (what a real training would save), filled with random numbers."""
-    params = HybridParams(als=ALSParams(factors=f), cmf=ALSParams(factors=f))
+    params = HybridParams(als=ALSParams(factors=f), cmf=ALSParams(factors=f), cmf_alphas=[20.0, 40.0])
     words = np.array([f"w{i}" for i in range(vocab)])
     vectorizer = TextVectorizer(words, rng.uniform(1, 8, vocab).astype(np.float32))
     profiles = sp.random(n_users, vocab, density=60 / vocab, format="csr", dtype=np.float32, random_state=rng)
     rand = lambda *s: rng.standard_normal(s, dtype=np.float32)  # noqa: E731
-    cmf = CollectiveFactors(rand(n_users, f), rand(vocab, f) * 0.1, rand(10, f), np.eye(f, dtype=np.float32) * 50)
+    cmf = CollectiveFactors(
+        rand(n_users, 2 * f),
+        rand(vocab, 2 * f) * 0.1,
+        rand(10, 2 * f),
+        np.eye(2 * f, dtype=np.float32) * 50,
+        np.array([f, f]),
+    )  # two blocks, as in production
     return HybridModel(params, vectorizer, rand(vocab, k) * 0.05, rand(10, k), profiles, rand(n_users, k),
                        np.eye(k, dtype=np.float32), rand(n_users, f), rand(10, f), rand(k, f) * 0.1, cmf)  # fmt: skip
 
@@ -57,10 +63,11 @@ def bench_scoring(n_users: int, n_papers: int, top_n: int, sample: int, batch: i
         top = np.argpartition(-scores, top_n - 1, axis=1)[:, :top_n]
         best[users] = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), 1), 1)
     batched_s = time.perf_counter() - start
-    # naive: one subscriber at a time, recomputing the paper side each time
+    # naive: one subscriber at a time (the paper side precomputed too, so only the batching differs)
     start = time.perf_counter()
+    views = model.item_views(features)
     for u in range(sample):
-        s = model.score(np.array([u]), model.item_views(features))[0]
+        s = model.score(np.array([u]), views)[0]
         np.argsort(-s)[:top_n]
     naive_sample_s = time.perf_counter() - start
     return {
@@ -72,6 +79,53 @@ def bench_scoring(n_users: int, n_papers: int, top_n: int, sample: int, batch: i
         "naive_extrapolated_s": round(naive_sample_s / sample * n_users, 2),
         "speedup": round(naive_sample_s / sample * n_users / batched_s, 1),
     }
+
+
+def bench_rank_digest(n_subs: int, n_papers: int, seed: int) -> dict:
+    """The full per-subscriber path on SQLite (queries, filters, MMR, reasons) beside the bare batched scoring."""
+    import datetime as dt
+    import tempfile
+
+    from service.models import Interaction, Paper, Subscriber
+    from service.recommend import rank_digest, train_model
+    from service.recommend.blend import _candidates
+    from service.recommend.store import latest_model
+    from service.runtime import Runtime
+
+    rng = np.random.default_rng(seed)
+    vocab = [f"term{i}" for i in range(3000)]
+    tmp = Path(tempfile.mkdtemp(prefix="paperboy-bench-"))
+    rt = Runtime.from_env({"INSTANCE_DIR": tmp, "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}", "SECRET_KEY": "x"})
+    rt.db.upgrade()
+    n_old = 2 * n_papers
+    with rt.db.session() as s:
+        papers = [
+            Paper(title=" ".join(rng.choice(vocab, 8)), title_key=f"p{i}", abstract=" ".join(rng.choice(vocab, 80)),
+                  upvotes=int(rng.integers(0, 50)))
+            for i in range(n_old + n_papers)
+        ]  # fmt: skip
+        s.add_all(papers)
+        subs = [Subscriber(email=f"r{i}@example.org", status="confirmed", papers_per_email=10) for i in range(n_subs)]
+        s.add_all(subs)
+        s.flush()
+        rows = [dict(subscriber_id=sub.id, paper_id=papers[int(j)].id, kind="click")
+                for sub in subs for j in rng.choice(n_old, 5, replace=False)]  # fmt: skip
+        s.execute(Interaction.__table__.insert(), rows)
+        sub_ids, new_ids = [x.id for x in subs], [p.id for p in papers[n_old:]]
+    train = train_model(rt)
+    with rt.db.session() as s:
+        stored = latest_model(s)
+        start = time.perf_counter()
+        cands = _candidates(s, new_ids, stored)
+        stored.model.score(np.array([stored.user_row[u] for u in sub_ids]), cands.views)
+        score_s = time.perf_counter() - start
+        start = time.perf_counter()
+        picks = rank_digest(rt, s, sub_ids, new_ids, dt.date(2025, 1, 1))
+        rank_s = time.perf_counter() - start
+    rt.close()
+    return {"subscribers": n_subs, "papers": n_papers, "train_s": train["fit_s"], "score_only_s": round(score_s, 3),
+            "rank_digest_s": round(rank_s, 3), "rank_digest_subscribers_per_s": round(n_subs / rank_s),
+            "picks_per_subscriber": round(sum(map(len, picks.values())) / n_subs, 2)}  # fmt: skip
 
 
 def synthetic_interactions(n_users: int, n_items: int, nnz: int, seed: int) -> sp.csr_matrix:
@@ -122,9 +176,11 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=15)
     ap.add_argument("--big", action="store_true", help="also ALS on 1M users x 100k papers x 10M interactions")
     ap.add_argument("--skip-als", action="store_true")
+    ap.add_argument("--digest-subscribers", type=int, default=2000, help="rank_digest end to end on SQLite")
     args = ap.parse_args()
     report: dict = {"cpus": os.cpu_count()}
     report["scoring"] = bench_scoring(args.subscribers, args.papers, args.top, args.naive_sample, args.batch, 0)
+    report["rank_digest"] = bench_rank_digest(args.digest_subscribers, args.papers, 0)
     if not args.skip_als:
         report["als_1m"] = bench_als(100_000, 20_000, 1_000_000, args.factors, args.iterations, baseline=True)
         if args.big:

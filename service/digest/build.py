@@ -137,24 +137,47 @@ def _domain(mail_from: str) -> str:
     return mail_from.rsplit("@", 1)[-1].strip(" >") or "paperboy.localhost"
 
 
-def digest_context(rt: Runtime, delivery: Delivery, subscriber: Subscriber, papers: dict[int, Paper]) -> dict[str, Any]:
+def paper_view(paper: Paper) -> dict[str, Any]:
+    """What every digest shows of a paper, whoever it is for: computed once per batch, not once per email."""
+    return {
+        "title": " ".join(clean_text(paper.title).split()),
+        "authors": authors_line(paper),
+        "summary": short_summary(paper),
+        "upvotes": paper.upvotes or 0,
+        "code_url": code_url(paper),
+        "direct_url": safe_url(paper.url),
+    }
+
+
+def digest_context(
+    rt: Runtime,
+    delivery: Delivery,
+    subscriber: Subscriber,
+    papers: dict[int, Paper],
+    views: dict[int, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The template context of one digest; ``views`` caches ``paper_view`` across the digests of a batch."""
+    views = {} if views is None else views
     picks, trending = [], []
     for i, pick in enumerate(delivery.picks or []):
         paper = papers.get(int(pick["paper_id"]))
         if paper is None:
             continue  # deleted since: the rest of the digest still renders
+        shared = views.get(paper.id)
+        if shared is None:
+            shared = views[paper.id] = paper_view(paper)
         position = int(pick.get("position", i + 1))
-        direct = safe_url(paper.url)
+        direct = shared["direct_url"]
         url = (
             direct if (direct and not subscriber.tracking_enabled) else rt.links.click(delivery.id, paper.id, position)
         )
         view = {
             "position": position,
-            "title": " ".join(clean_text(paper.title).split()),
-            "authors": authors_line(paper),
-            "summary": short_summary(paper),
-            "upvotes": paper.upvotes or 0,
-            "code_url": code_url(paper),
+            "title": shared["title"],
+            "authors": shared["authors"],
+            "summary": shared["summary"],
+            "upvotes": shared["upvotes"],
+            "code_url": shared["code_url"],
             "reason": pick.get("reason") or "",
             "url": url,
             "more_url": rt.links.feedback(delivery.id, paper.id, "more"),
@@ -179,9 +202,15 @@ def digest_context(rt: Runtime, delivery: Delivery, subscriber: Subscriber, pape
 
 
 def render_loaded(
-    rt: Runtime, delivery: Delivery, subscriber: Subscriber, papers: dict[int, Paper], *, html: bool = True
+    rt: Runtime,
+    delivery: Delivery,
+    subscriber: Subscriber,
+    papers: dict[int, Paper],
+    *,
+    html: bool = True,
+    views: dict[int, dict[str, Any]] | None = None,
 ) -> RenderedMessage:
-    context = digest_context(rt, delivery, subscriber, papers)
+    context = digest_context(rt, delivery, subscriber, papers, views)
     return templates().render("daily-digest", context, html=html, headers=digest_headers(rt, delivery, subscriber))
 
 

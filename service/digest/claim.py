@@ -22,8 +22,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.digest.plan import FAILED, PLANNED, SENDING, SENT, SKIPPED, SUBMITTING
@@ -147,22 +148,23 @@ def ineligible(session: Session, delivery_ids: Iterable[int]) -> dict[int, str]:
     return reasons
 
 
-def submit_many(
-    session: Session, items: Sequence[tuple[Claim, str]], *, now: dt.datetime | None = None
-) -> tuple[list[Claim], dict[int, str]]:
-    """``submit`` for a batch: (claims now ``submitting``, delivery id → skip reason recorded)."""
-    reasons = ineligible(session, [c.delivery_id for c, _ in items])
-    stamp = _naive(now)
+def screen_many(session: Session, taken: Sequence[Claim]) -> tuple[list[Claim], dict[int, str]]:
+    """Skip the claims whose subscriber left or was suppressed since planning: (still eligible, id → reason)."""
+    reasons = ineligible(session, [c.delivery_id for c in taken])
     ready: list[Claim] = []
     skipped: dict[int, str] = {}
-    for c, message_id in items:
+    for c in taken:
         reason = reasons.get(c.delivery_id)
-        if reason is not None:
-            if skip(session, c, reason):
-                skipped[c.delivery_id] = reason
-        elif _transition(session, c, SENDING, status=SUBMITTING, message_id=message_id, claimed_at=stamp):
+        if reason is None:
             ready.append(c)
+        elif skip(session, c, reason):
+            skipped[c.delivery_id] = reason
     return ready, skipped
+
+
+def mark_submitting(session: Session, c: Claim, message_id: str, *, now: dt.datetime | None = None) -> bool:
+    """``sending`` → ``submitting``, committed immediately before this one message's request leaves."""
+    return _transition(session, c, SENDING, status=SUBMITTING, message_id=message_id, claimed_at=_naive(now))
 
 
 def record_sent_many(
@@ -198,14 +200,55 @@ def _sent_rows(delivery_id: int, *, subscriber_id: int, picks: list[dict], at: d
     ]
 
 
-def _transition(session: Session, c: Claim, from_status: str, **values: object) -> bool:
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == c.delivery_id, Delivery.status == from_status, Delivery.attempts == c.attempt)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+_DELIVERIES = Delivery.__table__
+
+
+@lru_cache(maxsize=64)
+def _transition_statement(columns: tuple[str, ...]):  # noqa: ANN202 - a compiled-once Core UPDATE
+    """``UPDATE deliveries SET <columns> WHERE id = ? AND status = ? AND attempts = ?`` with bound parameters,
+    built once per column set so SQLAlchemy's statement cache serves every later call."""
+    return (
+        update(_DELIVERIES)
+        .where(
+            _DELIVERIES.c.id == bindparam("_id"),
+            _DELIVERIES.c.status == bindparam("_from"),
+            _DELIVERIES.c.attempts == bindparam("_attempt"),
+        )
+        .values({name: bindparam(name) for name in columns})
     )
+
+
+def _transition(session: Session, c: Claim, from_status: str, **values: object) -> bool:
+    """Compare-and-set: change the row only while it is in ``from_status`` under this claim's attempt."""
+    params = {"_id": c.delivery_id, "_from": from_status, "_attempt": c.attempt, **values}
+    result = session.execute(_transition_statement(tuple(sorted(values))), params)
     return result.rowcount == 1
+
+
+def store_picks_many(
+    session: Session, items: Sequence[tuple[Claim, list[dict]]], model_version_id: int | None
+) -> set[int]:
+    """``store_picks`` for a batch in one round trip (executemany); returns the delivery ids still ours."""
+    if not items:
+        return set()
+    session.connection().execute(
+        _transition_statement(("model_version_id", "picks")),
+        [
+            {
+                "_id": c.delivery_id,
+                "_from": SENDING,
+                "_attempt": c.attempt,
+                "picks": picks,
+                "model_version_id": model_version_id,
+            }
+            for c, picks in items
+        ],
+    )
+    attempts = {c.delivery_id: c.attempt for c, _ in items}
+    rows = session.execute(
+        select(Delivery.id, Delivery.status, Delivery.attempts).where(Delivery.id.in_(attempts))
+    )  # our UPDATEs hold the row locks until commit: what we read is what we wrote
+    return {i for i, status, attempt in rows if status == SENDING and attempt == attempts[i]}
 
 
 def store_picks(session: Session, c: Claim, picks: list[dict], model_version_id: int | None) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,8 +21,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from service.digest import claim as claims
 from service.digest.backends import (
     Backend,
+    NotSubmitted,
     OutcomeUnknownError,
     PermanentSendError,
+    SendError,
     SendResult,
     TransientSendError,
     get_backend,
@@ -136,14 +139,27 @@ def send_batch(
         if not messages:
             return result
         with rt.db.session() as session:
-            ready, skipped = claims.submit_many(session, [(c, m.message_id) for c, m in messages], now=now)
+            ready, skipped = claims.screen_many(session, [p.claim for p in messages])
         result.skipped += len(skipped)
+        for delivery_id in skipped:
+            state.owned.pop(delivery_id, None)
         _remember_counts(state, result)
         ready_ids = {c.delivery_id for c in ready}
-        to_send = [(c, m) for c, m in messages if c.delivery_id in ready_ids]
-        outcomes = backend.send_many([m for _, m in to_send]) if to_send else []
-        state.outcomes = {c.delivery_id: _outcome_json(o) for (c, _m), o in zip(to_send, outcomes, strict=True)}
-        _record_outcomes(rt, state, result, now)
+        to_send = [p for p in messages if p.claim.delivery_id in ready_ids]
+        recorder = _Recorder(rt, to_send, now)
+        if to_send:
+            backend.send_many([p.message for p in to_send], before_send=recorder.before, after_send=recorder.after)
+        result.sent += recorder.counted.sent
+        result.failed += recorder.counted.failed
+        result.retry.extend(recorder.counted.retry)
+        for delivery_id in recorder.settled:
+            state.owned.pop(delivery_id, None)
+        state.outcomes = dict(recorder.unrecorded)
+        _remember_counts(state, result)
+        if state.outcomes:
+            _record_outcomes(rt, state, result, now)
+        if recorder.error is not None:
+            raise recorder.error
     except TRANSIENT_DB_ERRORS as exc:
         _remember_counts(state, result)
         raise BatchInterrupted(state, exc) from exc
@@ -151,6 +167,77 @@ def send_batch(
         if own_backend:
             backend.close()
     return result
+
+
+@dataclass(frozen=True)
+class Prepared:
+    claim: claims.Claim
+    message: OutgoingMessage
+    subscriber_id: int
+    picks: list[dict]
+
+
+class _Recorder:
+    """The per-message hooks of ``send_many``, run in the sending threads.
+
+    ``before``: mark the message ``submitting`` in its own short transaction just before its request; ``after``:
+    record the answer at once. So after a crash only the requests actually in flight are in doubt, the rest
+    of the batch being either recorded or still ``sending`` (taken over safely once the lease runs out). A
+    database error withdraws the messages not yet submitted (they stay ``sending``, ours) and keeps the answers
+    not yet recorded in ``unrecorded``, for the retry to write.
+    """
+
+    def __init__(self, rt: Runtime, items: Sequence[Prepared], now: dt.datetime | None) -> None:
+        self.rt, self.now = rt, now
+        self.by_id = {p.claim.delivery_id: p for p in items}
+        self.counted = BatchResult()
+        self.settled: set[int] = set()  # recorded, or lost to another claim: no longer ours
+        self.unrecorded: dict[int, list] = {}
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def before(self, message: OutgoingMessage) -> bool:
+        if self.error is not None:
+            raise NotSubmitted("database unavailable", retry=True)
+        p = self.by_id[int(message.delivery_id or 0)]
+        try:
+            with self.rt.db.session() as session:
+                ok = claims.mark_submitting(session, p.claim, message.message_id, now=self.now)
+        except TRANSIENT_DB_ERRORS as exc:
+            self.error = exc
+            raise NotSubmitted(f"database unavailable: {exc}", retry=True) from exc
+        if not ok:
+            with self._lock:
+                self.settled.add(p.claim.delivery_id)
+        return ok
+
+    def after(self, message: OutgoingMessage, outcome: SendResult | SendError) -> None:
+        p = self.by_id[int(message.delivery_id or 0)]
+        kind, detail = _outcome_json(outcome)
+        try:
+            with self.rt.db.session() as session:
+                done = _record_one(session, p, kind, detail, self.now)
+        except TRANSIENT_DB_ERRORS as exc:
+            with self._lock:
+                self.error = self.error or exc
+                self.unrecorded[p.claim.delivery_id] = [kind, detail]
+            return
+        with self._lock:
+            self.settled.add(p.claim.delivery_id)
+            if done and kind == "sent":
+                self.counted.sent += 1
+            elif done and kind == "failed":
+                self.counted.failed += 1
+            elif done and kind == "retry":
+                self.counted.retry.append(p.claim.delivery_id)
+
+
+def _record_one(session, p: Prepared, kind: str, detail: str | None, now: dt.datetime | None) -> bool:  # noqa: ANN001
+    if kind == "sent":
+        return bool(claims.record_sent_many(session, [(p.claim, detail, p.subscriber_id, p.picks)], now=now))
+    if kind == "retry":
+        return claims.release(session, p.claim, str(detail))
+    return claims.mark_failed(session, p.claim, str(detail))
 
 
 def _remember_counts(state: Progress, result: BatchResult) -> None:
@@ -203,12 +290,14 @@ def _record_outcomes(rt: Runtime, state: Progress, result: BatchResult, now: dt.
     _remember_counts(state, result)
 
 
-def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult) -> list[tuple[claims.Claim, OutgoingMessage]]:
+def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult) -> list[Prepared]:
     """Rank and render the claimed deliveries; skips and failures are recorded, one bad item never stops the rest."""
     by_id = {c.delivery_id: c for c in taken}
-    prepared: list[tuple[claims.Claim, OutgoingMessage]] = []
+    prepared: list[Prepared] = []
     with rt.db.session() as session:
         deliveries = list(session.scalars(select(Delivery).where(Delivery.id.in_(by_id)).order_by(Delivery.id)))
+        for delivery in deliveries:
+            session.expunge(delivery)  # read-only copies: rows change only through the claim's compare-and-set
         subscribers = {
             s.id: s
             for s in session.scalars(select(Subscriber).where(Subscriber.id.in_({d.subscriber_id for d in deliveries})))
@@ -219,23 +308,29 @@ def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult) -> lis
             subs = [subscribers[d.subscriber_id] for d in deliveries if d.digest_date == day]
             picks.update(rank_for(rt, session, subs, day))
         model_version_id = current_model_version_id(session)
+        to_store: list[tuple[claims.Claim, list[dict]]] = []
         for delivery in deliveries:
             c = by_id[delivery.id]
             chosen = picks.get(delivery.subscriber_id, [])
-            if not chosen:
-                if claims.skip(session, c, "nothing new worth sending"):
-                    result.skipped += 1
-                continue
-            if claims.store_picks(session, c, chosen, model_version_id):
-                delivery.picks = chosen
+            if chosen:
+                to_store.append((c, chosen))
+            elif claims.skip(session, c, "nothing new worth sending"):
+                result.skipped += 1
+        stored = claims.store_picks_many(session, to_store, model_version_id)
+        chosen_by_id = {c.delivery_id: chosen for c, chosen in to_store}
+        for delivery in deliveries:
+            delivery.picks = chosen_by_id[delivery.id] if delivery.id in stored else []
         papers = load_papers(session, deliveries)
+        views: dict[int, dict] = {}  # what the batch's digests show of each paper, computed once
         for delivery in deliveries:
             if not delivery.picks:
                 continue
             c = by_id[delivery.id]
             subscriber = subscribers[delivery.subscriber_id]
             try:
-                rendered = render_loaded(rt, delivery, subscriber, papers, html=subscriber.email_format != "text")
+                rendered = render_loaded(
+                    rt, delivery, subscriber, papers, html=subscriber.email_format != "text", views=views
+                )
                 message = outgoing(rendered, to=subscriber.email, from_=rt.settings.MAIL_FROM, delivery_id=delivery.id)
             except Exception as exc:  # noqa: BLE001 - record and go on with the other deliveries
                 log.exception("rendering delivery %s failed", delivery.id)
@@ -244,7 +339,7 @@ def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult) -> lis
                 ):
                     result.failed += 1
                 continue
-            prepared.append((c, message))
+            prepared.append(Prepared(c, message, delivery.subscriber_id, list(delivery.picks)))
         session.expunge_all()
     return prepared
 
@@ -282,7 +377,8 @@ def send_due_digests(
     Running it again for the same date sends nothing new. Deliveries refused for now (429/5xx after the
     backend's own retries) go back to ``planned`` and count as failed in this run; the next run retries them.
     With ``CELERY_BROKER_URL`` set the batches go to the workers (queue ``send``) and this waits for them, up to
-    ``DIGEST_FANOUT_TIMEOUT_S``; a batch whose answer is missing is counted from its rows in the database.
+    ``DIGEST_FANOUT_TIMEOUT_S``, then counts from the rows (a redelivered batch's answer misses what its killed
+    first run sent).
     """
     planned, skipped, failed, ids = prepare_date(rt, digest_date, respect_hour=respect_hour, now=now)
     totals = {"planned": planned, "sent": 0, "skipped": skipped, "failed": failed}
@@ -336,23 +432,29 @@ def _fan_out(rt: Runtime, chunks: list[list[int]]) -> list[dict]:
         job.get(timeout=rt.settings.DIGEST_FANOUT_TIMEOUT_S, propagate=False, disable_sync_subtasks=False)
     except CeleryTimeout:
         log.warning("timed out waiting for the send workers; unfinished batches are counted from the database")
-    outcomes: list[dict] = []
-    for chunk, result in zip(chunks, job.results, strict=True):
+    reported = {"sent": 0, "skipped": 0, "failed": 0}
+    for result in job.results:
         value = result.result if result.ready() else None
         if result.successful() and isinstance(value, dict):
-            outcomes.append(value)
-        else:
-            if result.ready():
-                log.error("send batch %s failed: %r", result.id, value)
-            outcomes.append(_counts_from_rows(rt, chunk))
+            for key in reported:
+                reported[key] += int(value.get(key, 0))
+        elif result.ready():
+            log.error("send batch %s failed: %r", result.id, value)
         result.forget()
-    return outcomes
+    # The rows are the truth: a batch cut short by a killed worker sent part of it before its redelivery ran.
+    counted = _counts_from_rows(rt, [i for chunk in chunks for i in chunk])
+    if any(counted[k] != reported[k] for k in reported):
+        log.info("send counts from the rows %s differ from the workers' answers %s", counted, reported)
+    return [counted]
 
 
 def _counts_from_rows(rt: Runtime, chunk: list[int]) -> dict:
-    """A batch's counts read from its rows: sent and skipped as recorded, everything else not sent (yet)."""
+    """Counts read from the rows: sent and skipped as recorded, everything else not sent (yet)."""
+    statuses: list[str] = []
     with rt.db.session() as session:
-        statuses = list(session.scalars(select(Delivery.status).where(Delivery.id.in_(chunk))))
+        for start in range(0, len(chunk), 5000):
+            part = chunk[start : start + 5000]
+            statuses.extend(session.scalars(select(Delivery.status).where(Delivery.id.in_(part))))
     sent = statuses.count(SENT)
     skipped = statuses.count(SKIPPED)
     return {"sent": sent, "skipped": skipped, "failed": len(chunk) - sent - skipped, "retry": [], "held": []}

@@ -30,7 +30,8 @@ BATCH = 2000
 MMR_LAMBDA = 0.75  # relevance vs. novelty among the picks
 MAX_TRENDING = 3
 HISTORY_FOR_REASONS = 30  # most recent liked papers searched for "because you read"
-REASON_MIN_SIM = 0.08
+REASON_MIN_SIM = 0.1
+LESS_PENALTY = 4.0  # z-units taken off a candidate as close as possible to a paper marked "less like this"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Candidates:
     trend: np.ndarray  # standardised trending score
     trend_raw: np.ndarray
     trend_reasons: list[str]
+    vectorizer: TextVectorizer  # the model's, or (no model yet) one fit on the candidates themselves
 
 
 def _norm_name(name: str) -> str:
@@ -78,7 +80,7 @@ def _candidates(session: Session, ids: list[int], stored: StoredModel | None) ->
         papers, features, views, similarity.astype(np.float32),
         [f"{p.title or ''}\n{p.abstract or ''}" for p in papers],
         [{_norm_name(a) for a in (p.authors or []) if isinstance(a, str)} for p in papers],
-        trend, trending.scores, trending.reasons,
+        trend, trending.scores, trending.reasons, vectorizer,
     )  # fmt: skip
 
 
@@ -115,8 +117,7 @@ def rank_digest(
     stored = latest_model(session)
     cands = _candidates(session, list(candidate_paper_ids), stored)
     keywords = _KeywordIndex(cands.texts)
-    vectorizer = stored.model.vectorizer if stored else TextVectorizer.fit([paper_text(p.title, p.abstract)
-                                                                             for p in cands.papers])  # fmt: skip
+    vectorizer = cands.vectorizer
     result: dict[int, list[Pick]] = {}
     ids = list(dict.fromkeys(int(s) for s in subscriber_ids))
     for start in range(0, len(ids), BATCH):
@@ -149,7 +150,8 @@ def _rank_batch(
         )
     ):
         blocked[row[sid], col[pid]] = True
-    history = _liked_history(session, batch)
+    history = _history_similarity(_liked_history(session, batch), cands, vectorizer)
+    penalty = _less_like_this(session, batch, row, cands, vectorizer)
 
     # learned scores, for readers the model (or its fold-in overlay) knows
     learned = np.zeros((len(batch), c), dtype=np.float32)
@@ -181,14 +183,57 @@ def _rank_batch(
         excluded = keywords.any(_words(sub.exclude_keywords)) | blocked[i]
         # readers with history: the learned ranking, nudged by stated topics; cold readers: topics + trending
         score = learned[i] + 0.5 * stated_z[i] + 0.2 * cands.trend if known[i] else stated_z[i] + 0.5 * cands.trend
-        score = score + 1.0 * include
-        out[sid] = _pick(sub, score, excluded, include, topic_hits, cands, stored, history.get(sid, []), day,
-                         known[i], vectorizer)  # fmt: skip
+        score = score + 1.0 * include - penalty[i]
+        out[sid] = _pick(sub, score, excluded, include, topic_hits, cands, history.get(sid), day, known[i])
     return out
 
 
 def _words(values) -> list[str]:
     return [str(v).strip() for v in (values or []) if isinstance(v, str) and str(v).strip()]
+
+
+def _less_like_this(
+    session: Session, batch: list[int], row: dict[int, int], cands: Candidates, vectorizer: TextVectorizer
+) -> np.ndarray:
+    """Per reader and candidate: LESS_PENALTY x the highest similarity to a paper they marked "less like this"."""
+    out = np.zeros((len(batch), len(cands.papers)), dtype=np.float32)
+    if not vectorizer.dim or cands.features.shape[1] != vectorizer.dim:
+        return out
+    rows = session.execute(
+        select(Interaction.subscriber_id, Paper.title, Paper.abstract)
+        .join(Paper, Paper.id == Interaction.paper_id)
+        .where(Interaction.subscriber_id.in_(batch), Interaction.kind == "less")
+    ).all()
+    if not rows:
+        return out
+    sims = (vectorizer.transform([paper_text(t, a) for _, t, a in rows]) @ cands.features.T).toarray()
+    for k, (sid, _, _) in enumerate(rows):
+        np.maximum(out[row[sid]], LESS_PENALTY * sims[k], out=out[row[sid]])
+    return out
+
+
+@dataclass
+class History:
+    """A reader's recent liked papers and their similarity to each candidate (for "because you read …")."""
+
+    titles: list[str]
+    sims: np.ndarray  # (len(titles), n_candidates)
+
+
+def _history_similarity(
+    liked: dict[int, list[tuple[str, str]]], cands: Candidates, vectorizer: TextVectorizer
+) -> dict[int, History]:
+    """One transform and one product for the whole batch, then a slice per reader."""
+    if not liked or not vectorizer.dim or cands.features.shape[1] != vectorizer.dim:
+        return {}
+    order = [(sid, title, text) for sid, items in liked.items() for title, text in items]
+    sims = (vectorizer.transform([text for _, _, text in order]) @ cands.features.T).toarray()
+    out: dict[int, History] = {}
+    start = 0
+    for sid, items in liked.items():
+        out[sid] = History([t for t, _ in items], sims[start : start + len(items)])
+        start += len(items)
+    return out
 
 
 def _liked_history(session: Session, batch: list[int]) -> dict[int, list[tuple[str, str]]]:
@@ -219,11 +264,9 @@ def _pick(
     include: np.ndarray,
     topic_hits: dict[str, np.ndarray],
     cands: Candidates,
-    stored: StoredModel | None,
-    history: list[tuple[str, str]],
+    history: History | None,
     day: dt.date,
     known: bool,
-    vectorizer: TextVectorizer,
 ) -> list[Pick]:
     n = max(1, int(sub.papers_per_email or 10))
     allowed = ~excluded
@@ -255,7 +298,7 @@ def _pick(
         mmr = MMR_LAMBDA * rel_n[remaining] - (1 - MMR_LAMBDA) * redundancy
         k = remaining.pop(int(np.argmax(mmr)))
         j = int(pool[k])
-        reason = _reason(j, include, topic_hits, cands, history, known, vectorizer, sub)
+        reason = _reason(j, include, topic_hits, cands, history, known, sub)
         chosen.append(Pick(cands.papers[j].id, float(score[j]), reason, "for_you"))
         taken[j] = True
         picked_idx.append(j)
@@ -284,18 +327,15 @@ def _reason(
     include: np.ndarray,
     topic_hits: dict[str, np.ndarray],
     cands: Candidates,
-    history: list[tuple[str, str]],
+    history: History | None,
     known: bool,
-    vectorizer: TextVectorizer,
     sub: Subscriber,
 ) -> str:
     """The most concrete true explanation: a paper they read, a topic they stated, or the crowd."""
-    if history and vectorizer.dim and cands.features.shape[1] == vectorizer.dim:
-        hist = vectorizer.transform([text for _, text in history])
-        sims = (hist @ cands.features[j].T).toarray().ravel()
-        best = int(np.argmax(sims))
-        if sims[best] >= REASON_MIN_SIM:
-            return f"because you read “{history[best][0]}”"
+    if history is not None and history.titles:
+        best = int(np.argmax(history.sims[:, j]))
+        if history.sims[best, j] >= REASON_MIN_SIM:
+            return f"because you read “{history.titles[best]}”"
     for topic, hits in topic_hits.items():
         if hits[j]:
             return f"matches your topic “{topic}”"

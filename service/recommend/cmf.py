@@ -3,61 +3,109 @@
 The rows of one implicit-ALS problem are the readers (confidence from clicks) and the vocabulary (confidence
 ``beta`` x TF-IDF weight); the columns are papers. A paper's factors therefore have to explain both who read it
 and what it says, so a brand-new paper gets factors from its words alone by the same least-squares step ALS
-uses, and readers' factors are directly comparable with them. The fold-in treats only the words as observed
-(a new paper's readers are unknown, not negative): on the citeulike validation split that beats the exact
-fold-in against all rows, and collective ALS as a whole beats mapping plain ALS factors from text afterwards.
+uses, and readers' factors are directly comparable with them. The fold-in treats only the words as observed (a
+new paper's readers are unknown, not negative): on the citeulike validation split that beats the exact fold-in
+against all rows, and collective ALS as a whole beats mapping plain ALS factors from text afterwards.
+
+Several fits (different confidence scale and seed) are kept side by side as blocks of one factor matrix: a
+reader's score is the sum over blocks, a small ensemble that measurably lowers variance.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
 
-from service.recommend.als import ALSParams, fit_als
+from service.recommend.als import ALSParams, fit_als, fold_in_users
 
 FOLD_BATCH = 256
 
 
 @dataclass
 class CollectiveFactors:
-    users: np.ndarray  # (n_users, f)
-    words: np.ndarray  # (d, f)
-    items: np.ndarray  # (n_items, f) training papers
-    gram: np.ndarray  # (f, f): sum over the word rows of w w', for fold-in of new papers
+    users: np.ndarray  # (n_users, F): the blocks side by side
+    words: np.ndarray  # (d, F)
+    items: np.ndarray  # (n_items, F) training papers
+    gram: np.ndarray  # (F, F) block-diagonal: per block, sum over the word rows of w w' (fold-in of new papers)
+    blocks: np.ndarray  # (n_blocks,) factor count of each block
+
+    def spans(self) -> list[slice]:
+        ends = np.cumsum(self.blocks).tolist()
+        return [slice(e - int(b), e) for e, b in zip(ends, self.blocks.tolist(), strict=True)]
+
+
+def block_params(base: ALSParams, alphas: list[float]) -> list[ALSParams]:
+    """One ALS setting per ensemble member: its own confidence scale and seed."""
+    return [replace(base, alpha=float(a), random_state=base.random_state + i) for i, a in enumerate(alphas)]
+
+
+def empty(n_users: int, d: int, n_items: int, params: list[ALSParams]) -> CollectiveFactors:
+    f = sum(p.factors for p in params)
+    z = np.zeros
+    blocks = np.array([p.factors for p in params], np.int64)
+    return CollectiveFactors(z((n_users, f), np.float32), z((d, f), np.float32), z((n_items, f), np.float32),
+                             z((f, f), np.float32), blocks)  # fmt: skip
 
 
 def fit_collective(
-    conf: sp.csr_matrix, features: sp.csr_matrix, beta: float, params: ALSParams, threads: int = 0
+    conf: sp.csr_matrix, features: sp.csr_matrix, beta: float, params: list[ALSParams], threads: int = 0
 ) -> CollectiveFactors:
-    """Fit on the stacked (readers + words) x papers matrix; negatives in ``conf`` keep implicit's meaning."""
+    """Fit each block on the stacked (readers + words) x papers matrix; negatives keep implicit's meaning."""
     n_users = conf.shape[0]
     stacked = sp.vstack([conf.tocsr(), beta * features.T.tocsr()]).tocsr().astype(np.float32)
-    rows, items = fit_als(stacked, params, threads)
-    words = rows[n_users:].astype(np.float64)
-    return CollectiveFactors(rows[:n_users], rows[n_users:], items, (words.T @ words).astype(np.float32))
+    users, words, items, grams = [], [], [], []
+    for p in params:
+        rows, its = fit_als(stacked, p, threads)
+        users.append(rows[:n_users])
+        words.append(rows[n_users:])
+        items.append(its)
+        w = rows[n_users:].astype(np.float64)
+        grams.append(w.T @ w)
+    f = sum(p.factors for p in params)
+    gram = np.zeros((f, f), np.float32)
+    cf = CollectiveFactors(np.hstack(users), np.hstack(words), np.hstack(items), gram,
+                           np.array([p.factors for p in params], np.int64))  # fmt: skip
+    for span, g in zip(cf.spans(), grams, strict=True):
+        gram[span, span] = g
+    return cf
 
 
-def fold_in_items(cf: CollectiveFactors, features: sp.csr_matrix, beta: float, params: ALSParams) -> np.ndarray:
-    """Factors of papers from their words only: one weighted least-squares solve per paper, batched."""
-    n, f = features.shape[0], cf.words.shape[1]
+def fold_in_items(cf: CollectiveFactors, features: sp.csr_matrix, beta: float, params: list[ALSParams]) -> np.ndarray:
+    """Factors of papers from their words only: one weighted least-squares solve per paper and block, batched."""
+    out = np.zeros((features.shape[0], cf.words.shape[1]), dtype=np.float32)
+    for span, p in zip(cf.spans(), params, strict=True):
+        out[:, span] = _fold_block(cf.words[:, span], cf.gram[span, span], features, beta, p)
+    return out
+
+
+def fold_in_reader_rows(items: np.ndarray, conf_rows: sp.csr_matrix, cf: CollectiveFactors, params: list[ALSParams]):
+    """Readers' factors from their confidence rows against ``items`` (papers x F), block by block."""
+    out = np.zeros((conf_rows.shape[0], items.shape[1]), dtype=np.float32)
+    for span, p in zip(cf.spans(), params, strict=True):
+        out[:, span] = fold_in_users(np.ascontiguousarray(items[:, span]), conf_rows, p)
+    return out
+
+
+def _fold_block(words: np.ndarray, gram: np.ndarray, features: sp.csr_matrix, beta: float, p: ALSParams):
+    n, f = features.shape[0], words.shape[1]
     out = np.zeros((n, f), dtype=np.float32)
-    if n == 0 or not np.any(cf.words):
+    if n == 0 or not np.any(words):
         return out
     feats = features.tocsr()
-    gram = cf.gram.astype(np.float64) + params.regularization * np.eye(f)
-    words = cf.words.astype(np.float64)
+    base = gram.astype(np.float64) + p.regularization * np.eye(f)
+    w64 = words.astype(np.float64)
     for start in range(0, n, FOLD_BATCH):
         stop = min(n, start + FOLD_BATCH)
-        a = np.repeat(gram[None, :, :], stop - start, axis=0)
+        a = np.repeat(base[None, :, :], stop - start, axis=0)
         b = np.zeros((stop - start, f))
         for k, j in enumerate(range(start, stop)):
-            idx = feats.indices[feats.indptr[j] : feats.indptr[j + 1]]
-            if len(idx) == 0:
+            lo, hi = feats.indptr[j], feats.indptr[j + 1]
+            if lo == hi:
                 continue
-            conf = params.alpha * beta * feats.data[feats.indptr[j] : feats.indptr[j + 1]].astype(np.float64)
-            y = words[idx]
+            conf = p.alpha * beta * feats.data[lo:hi].astype(np.float64)
+            y = w64[feats.indices[lo:hi]]
             a[k] += (y * (conf - 1.0)[:, None]).T @ y
             b[k] = conf @ y
         out[start:stop] = np.linalg.solve(a, b[:, :, None])[:, :, 0]

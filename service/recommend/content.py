@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,6 +38,7 @@ class TextVectorizer:
 
     vocabulary: np.ndarray  # str, shape (d,)
     idf: np.ndarray  # float32, shape (d,)
+    _counter: CountVectorizer | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def fit(
@@ -75,13 +76,14 @@ class TextVectorizer:
         """Rows are l2-normalised tf-idf vectors; a text with no known word is a zero row."""
         if self.dim == 0:
             return sp.csr_matrix((len(texts), 0), dtype=np.float32)
-        counter = CountVectorizer(
-            token_pattern=WORD_REGEX,
-            lowercase=True,
-            vocabulary={w: i for i, w in enumerate(self.vocabulary.tolist())},
-            dtype=np.float32,
-        )
-        counts = counter.transform(texts).tocsr().astype(np.float32)
+        if self._counter is None:  # built once: the vocabulary dict is the costly part
+            self._counter = CountVectorizer(
+                token_pattern=WORD_REGEX,
+                lowercase=True,
+                vocabulary={w: i for i, w in enumerate(self.vocabulary.tolist())},
+                dtype=np.float32,
+            )
+        counts = self._counter.transform(texts).tocsr().astype(np.float32)
         counts.data = 1.0 + np.log(counts.data)
         return l2_normalise_rows(counts @ sp.diags(self.idf))
 

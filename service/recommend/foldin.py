@@ -49,7 +49,7 @@ def fold_in_clicks(rt: Runtime, subscriber_id: int) -> dict[str, Any]:
     model = stored.model
     features = model.vectorizer.transform([text[p] for p in papers])
     item_als = model.latent(features) @ model.content_map
-    item_cmf = fold_in_items(model.cmf, features, model.params.cmf_beta, model.params.cmf)
+    item_cmf = fold_in_items(model.cmf, features, model.params.cmf_beta, model.params.cmf_blocks())
     for j, pid in enumerate(papers):  # papers the model trained on keep their learned factors
         if pid in stored.item_row and np.any(model.als_items[stored.item_row[pid]]):
             item_als[j] = model.als_items[stored.item_row[pid]]

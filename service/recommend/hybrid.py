@@ -23,7 +23,14 @@ import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 
 from service.recommend.als import ALSParams, fit_als, fold_in_users
-from service.recommend.cmf import CollectiveFactors, fit_collective, fold_in_items
+from service.recommend.cmf import (
+    CollectiveFactors,
+    block_params,
+    empty,
+    fit_collective,
+    fold_in_items,
+    fold_in_reader_rows,
+)
 from service.recommend.content import TextVectorizer, l2_normalise_rows
 from service.recommend.content_map import fit_ridge_map
 
@@ -32,15 +39,19 @@ from service.recommend.content_map import fit_ridge_map
 class HybridParams:
     svd_dim: int = 400
     ridge_lambda: float = 30.0
-    map_lambda: float = 30.0
+    map_lambda: float = 0.3
     negative_weight: float = 1.0  # how much a "less like this" paper is subtracted from the profile
     w_profile: float = 1.0
-    w_ridge: float = 1.0
+    w_ridge: float = 0.0
     w_als: float = 0.5
-    w_cmf: float = 2.0
-    cmf_beta: float = 5.0  # weight of a paper's words against its readers in collective ALS
-    als: ALSParams = field(default_factory=ALSParams)
-    cmf: ALSParams = field(default_factory=lambda: ALSParams(factors=128, regularization=1.0, alpha=10.0))
+    w_cmf: float = 3.0
+    cmf_beta: float = 3.0  # weight of a paper's words against its readers in collective ALS
+    cmf_alphas: list[float] = field(default_factory=lambda: [20.0, 40.0, 30.0])  # one ensemble member each
+    als: ALSParams = field(default_factory=lambda: ALSParams(factors=256, regularization=1.0, alpha=20.0))
+    cmf: ALSParams = field(default_factory=lambda: ALSParams(factors=128, regularization=3.0, alpha=20.0))
+
+    def cmf_blocks(self) -> list[ALSParams]:
+        return block_params(self.cmf, self.cmf_alphas)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -48,8 +59,8 @@ class HybridParams:
     @classmethod
     def from_json(cls, data: dict) -> HybridParams:
         data = dict(data)
-        als = ALSParams(**data.pop("als", {}))
-        cmf = ALSParams(**data.pop("cmf", {})) if "cmf" in data else ALSParams(128, 1.0, 10.0)
+        als = ALSParams(**data.pop("als", {})) if "als" in data else ALSParams(256, 1.0, 20.0)
+        cmf = ALSParams(**data.pop("cmf", {})) if "cmf" in data else ALSParams(128, 3.0, 20.0)
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(als=als, cmf=cmf, **known)
 
@@ -110,11 +121,11 @@ class HybridModel:
         als_users, als_items = fit_als(conf, params.als, threads)
         has_clicks = np.asarray((conf > 0).sum(axis=0)).ravel() > 0
         content_map = fit_ridge_map(latent[has_clicks], als_items[has_clicks], params.map_lambda)
-        cmf = fit_collective(conf, item_features, params.cmf_beta, params.cmf, threads) if params.w_cmf else None
-        if cmf is None:
-            f = params.cmf.factors
-            cmf = CollectiveFactors(*(np.zeros(s, np.float32) for s in ((conf.shape[0], f), (vectorizer.dim, f),
-                                                                          (conf.shape[1], f), (f, f))))  # fmt: skip
+        blocks = params.cmf_blocks()
+        if params.w_cmf:
+            cmf = fit_collective(conf, item_features, params.cmf_beta, blocks, threads)
+        else:
+            cmf = empty(conf.shape[0], vectorizer.dim, conf.shape[1], blocks)
         return cls(
             params, vectorizer, projection, latent, profiles, ridge_users.astype(np.float32), solver,
             als_users, als_items, content_map, cmf,
@@ -129,7 +140,7 @@ class HybridModel:
         """The candidate papers in every view: computed once per day's candidates, reused for every batch."""
         latent = self.latent(features)
         if self.params.w_cmf:
-            cmf = fold_in_items(self.cmf, features, self.params.cmf_beta, self.params.cmf)
+            cmf = fold_in_items(self.cmf, features, self.params.cmf_beta, self.params.cmf_blocks())
         else:
             cmf = np.zeros((features.shape[0], self.cmf.users.shape[1]), np.float32)
         return ItemViews(features, latent, latent @ self.content_map, cmf)
@@ -168,8 +179,8 @@ class HybridModel:
         items = latent @ self.content_map if item_als is None else item_als
         als = fold_in_users(items, conf_rows, self.params.als)
         if item_cmf is None:
-            item_cmf = fold_in_items(self.cmf, features, self.params.cmf_beta, self.params.cmf)
-        cmf = fold_in_users(item_cmf, conf_rows, self.params.cmf)
+            item_cmf = fold_in_items(self.cmf, features, self.params.cmf_beta, self.params.cmf_blocks())
+        cmf = fold_in_reader_rows(item_cmf, conf_rows, self.cmf, self.params.cmf_blocks())
         return profiles, ridge.astype(np.float32), als, cmf
 
     # --- persistence ---------------------------------------------------------------------------------------
@@ -181,7 +192,8 @@ class HybridModel:
             projection=self.projection, item_latent=self.item_latent, ridge_users=self.ridge_users,
             ridge_solver=self.ridge_solver, als_users=self.als_users, als_items=self.als_items,
             content_map=self.content_map, cmf_users=self.cmf.users, cmf_words=self.cmf.words,
-            cmf_items=self.cmf.items, cmf_gram=self.cmf.gram, profiles_data=p.data, profiles_indices=p.indices,
+            cmf_items=self.cmf.items, cmf_gram=self.cmf.gram,
+            cmf_blocks=self.cmf.blocks, profiles_data=p.data, profiles_indices=p.indices,
             profiles_indptr=p.indptr, profiles_shape=np.asarray(p.shape, dtype=np.int64),
         )  # fmt: skip
         return arrays
@@ -196,7 +208,9 @@ class HybridModel:
             params, TextVectorizer.from_arrays(arrays), arrays["projection"], arrays["item_latent"], profiles,
             arrays["ridge_users"], arrays["ridge_solver"], arrays["als_users"], arrays["als_items"],
             arrays["content_map"],
-            CollectiveFactors(arrays["cmf_users"], arrays["cmf_words"], arrays["cmf_items"], arrays["cmf_gram"]),
+            CollectiveFactors(
+                arrays["cmf_users"], arrays["cmf_words"], arrays["cmf_items"], arrays["cmf_gram"], arrays["cmf_blocks"]
+            ),
         )  # fmt: skip
 
 

@@ -72,7 +72,7 @@ def write_model(root: Path, version_id: int, stored_arrays: dict[str, np.ndarray
     tmp.mkdir()
     try:
         with open(tmp / "model.npz", "wb") as fh:
-            np.savez(fh, **stored_arrays)
+            np.savez(fh, allow_pickle=False, **stored_arrays)
             fh.flush()
             os.fsync(fh.fileno())
         (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, **meta}, default=str, sort_keys=True))
@@ -146,9 +146,17 @@ def write_overlay(
     tmp = Path(path) / f".foldin-{os.getpid()}-{threading.get_ident()}.npz"
     with open(tmp, "wb") as fh:
         np.savez(
-            fh, user_ids=np.asarray(user_ids, np.int64), data=p.data, indices=p.indices, indptr=p.indptr,
-            shape=np.asarray(p.shape, np.int64), ridge=ridge, als=als, cmf=cmf,
-        )  # fmt: skip
+            fh,
+            allow_pickle=False,
+            user_ids=np.asarray(user_ids, np.int64),
+            data=p.data,
+            indices=p.indices,
+            indptr=p.indptr,
+            shape=np.asarray(p.shape, np.int64),
+            ridge=ridge,
+            als=als,
+            cmf=cmf,
+        )
     os.replace(tmp, Path(path) / "foldin.npz")
 
 

@@ -4,6 +4,7 @@ a private broker namespace on the real Redis, a TCP proxy in front of PostgreSQL
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import selectors
@@ -143,7 +144,9 @@ class Worker:
             start_new_session=True,
         )
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
-        wait_for(lambda: any(" ready." in line for line in self.lines) or self.proc.poll() is not None, timeout, "worker")
+        wait_for(
+            lambda: any(" ready." in line for line in self.lines) or self.proc.poll() is not None, timeout, "worker"
+        )
         if self.proc.poll() is not None:
             raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.output()}")
         return self
@@ -168,10 +171,8 @@ class Worker:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=20)
         except (subprocess.TimeoutExpired, ProcessLookupError):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait(timeout=10)
 
 
@@ -245,10 +246,8 @@ class TcpProxy:
         finally:
             sel.close()
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.close()
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         """The database is gone: every open connection dies, new ones are refused."""
@@ -258,8 +257,6 @@ class TcpProxy:
         with self._lock:
             conns, self._conns = self._conns, []
         for s in conns:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()

@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 
 from service.models import Delivery, Interaction
 from tests.workers.support import (
-    DAY,
     Worker,
     add_papers,
     add_subscribers,
@@ -80,8 +79,8 @@ def test_a_worker_killed_mid_batch_then_replaced_leaves_every_subscriber_exactly
         tmp_path,
         DIGEST_BATCH_SIZE=10,
         SENDGRID_CONCURRENCY=2,
-        CELERY_VISIBILITY_TIMEOUT_S=12,  # Redis hands the dead worker's task out again after this
-        DIGEST_CLAIM_LEASE_S=4,  # and its claims that never reached the provider may be taken over after this
+        CELERY_VISIBILITY_TIMEOUT_S=6,  # Redis hands the dead worker's task out again after this
+        DIGEST_CLAIM_LEASE_S=3,  # and its claims that never reached the provider may be taken over after this
     )
     sink.state.delay_s = 0.25  # slow enough that the kill lands in the middle of a batch
     first = Worker(env, "doomed", concurrency=2).start()
@@ -92,7 +91,9 @@ def test_a_worker_killed_mid_batch_then_replaced_leaves_every_subscriber_exactly
     first.kill9()
     at_kill = len(sink.received)
     assert at_kill < 60, "the kill came too late to land mid-run"
-    time.sleep(1.0)
+    # Redis gives a dead consumer's unacknowledged tasks back once they are older than the visibility timeout,
+    # checked when a worker starts (then every ~100 s): restart after it, as a supervisor's restart would.
+    time.sleep(6.5)
     workers.append(Worker(env, "replacement", concurrency=2).start())
 
     report = _finish(send)
@@ -105,7 +106,7 @@ def test_a_worker_killed_mid_batch_then_replaced_leaves_every_subscriber_exactly
     assert report["planned"] == 60 and report["sent"] == statuses["sent"]
     assert report["sent"] + report["failed"] == 60
 
-    time.sleep(4.5)  # past the lease: the next run settles the unknown ones and sends nothing new
+    time.sleep(3.5)  # past the lease: the next run settles the unknown ones and sends nothing new
     later = _finish(paperboy_send(env))
     assert later["sent"] == 0 and later["planned"] == 0
     assert recipients(sink) == Counter({email: 1 for email in emails})

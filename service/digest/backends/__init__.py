@@ -8,7 +8,7 @@ accepted) or must it never be (``PermanentSendError``), and, after a crash, was 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,6 +36,30 @@ class OutcomeUnknownError(SendError):
     """The request may have reached the provider (timeout after sending): never retried automatically."""
 
 
+class NotSubmitted(SendError):
+    """The caller withdrew the message just before its request (``before_send`` said no): never sent."""
+
+    def __init__(self, message: str, *, retry: bool = False) -> None:
+        super().__init__(message)
+        self.retry = retry  # True: withdrawn for a passing reason (database away), the claim is still ours
+
+
+# Called in the sending thread right before each request; False withdraws the message (``NotSubmitted``).
+BeforeSend = Callable[[OutgoingMessage], bool]
+# Called in the sending thread with each answer as soon as it arrives (to record it at once).
+AfterSend = Callable[[OutgoingMessage, "SendResult | SendError"], None]
+
+
+def withdrawn_by(message: OutgoingMessage, before_send: BeforeSend | None) -> NotSubmitted | None:
+    """Ask ``before_send`` about ``message``: None to go ahead, else the ``NotSubmitted`` to report."""
+    if before_send is None:
+        return None
+    try:
+        return None if before_send(message) else NotSubmitted("withdrawn before the request")
+    except NotSubmitted as exc:
+        return exc
+
+
 @dataclass(frozen=True)
 class SendResult:
     """The provider accepted the message; its id (SendGrid's X-Message-Id, the outbox file name)."""
@@ -48,7 +72,12 @@ class Backend(Protocol):
 
     def send(self, message: OutgoingMessage) -> SendResult: ...
 
-    def send_many(self, messages: Sequence[OutgoingMessage]) -> list[SendResult | SendError]: ...
+    def send_many(
+        self,
+        messages: Sequence[OutgoingMessage],
+        before_send: BeforeSend | None = None,
+        after_send: AfterSend | None = None,
+    ) -> list[SendResult | SendError]: ...
 
     def was_accepted(self, delivery_id: int) -> bool | None: ...
 
@@ -67,11 +96,15 @@ def get_backend(settings: Settings) -> Backend:
 
 
 __all__ = [
+    "AfterSend",
     "Backend",
+    "BeforeSend",
+    "NotSubmitted",
     "OutcomeUnknownError",
     "PermanentSendError",
     "SendError",
     "SendResult",
     "TransientSendError",
     "get_backend",
+    "withdrawn_by",
 ]

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from service.digest.backends import SendError, SendResult, TransientSendError
+from service.digest.backends import AfterSend, BeforeSend, SendError, SendResult, TransientSendError, withdrawn_by
 from service.digest.message import OutgoingMessage
 
 
@@ -52,13 +52,26 @@ class OutboxBackend:
             tmp.unlink(missing_ok=True)
         return SendResult(provider_message_id=target.name)
 
-    def send_many(self, messages: Sequence[OutgoingMessage]) -> list[SendResult | SendError]:
+    def send_many(
+        self,
+        messages: Sequence[OutgoingMessage],
+        before_send: BeforeSend | None = None,
+        after_send: AfterSend | None = None,
+    ) -> list[SendResult | SendError]:
         results: list[SendResult | SendError] = []
         for message in messages:
+            withdrawn = withdrawn_by(message, before_send)
+            if withdrawn is not None:
+                results.append(withdrawn)
+                continue
+            outcome: SendResult | SendError
             try:
-                results.append(self.send(message))
+                outcome = self.send(message)
             except SendError as exc:
-                results.append(exc)
+                outcome = exc
+            if after_send is not None:
+                after_send(message, outcome)
+            results.append(outcome)
         return results
 
     def was_accepted(self, delivery_id: int) -> bool | None:

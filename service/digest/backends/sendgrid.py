@@ -34,12 +34,15 @@ from sendgrid import SendGridAPIClient
 
 from service.config import Settings
 from service.digest.backends import (
+    AfterSend,
+    BeforeSend,
     OutcomeUnknownError,
     PermanentSendError,
     SendError,
     SendResult,
     TransientSendError,
 )
+from service.digest.backends import withdrawn_by as _withdrawn
 from service.digest.message import OutgoingMessage
 
 IDLE_RECONNECT_S = 20.0  # reconnect before reusing a connection idle this long (servers close idle ones)
@@ -259,14 +262,30 @@ class SendGridBackend:
                 self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sendgrid")
             return self._executor
 
-    def send_many(self, messages: Sequence[OutgoingMessage]) -> list[SendResult | SendError]:
-        """Send several messages with up to ``concurrency`` requests in flight; results in input order."""
+    def send_many(
+        self,
+        messages: Sequence[OutgoingMessage],
+        before_send: BeforeSend | None = None,
+        after_send: AfterSend | None = None,
+    ) -> list[SendResult | SendError]:
+        """Send several messages with up to ``concurrency`` requests in flight; results in input order.
+
+        ``before_send`` runs in the sending thread just before each request and ``after_send`` with its answer,
+        so the caller can mark and record each message on its own: after a crash only the requests actually
+        in flight are in doubt."""
 
         def one(message: OutgoingMessage) -> SendResult | SendError:
+            withdrawn = _withdrawn(message, before_send)
+            if withdrawn is not None:
+                return withdrawn
+            outcome: SendResult | SendError
             try:
-                return self.send(message)
+                outcome = self.send(message)
             except SendError as exc:
-                return exc
+                outcome = exc
+            if after_send is not None:
+                after_send(message, outcome)
+            return outcome
 
         if len(messages) <= 1:
             return [one(m) for m in messages]
