@@ -47,3 +47,14 @@ def test_bad_values_name_the_setting(tmp_path: Path) -> None:
         Settings.from_env(environ={"EMAIL_BACKEND": "pigeon"}, overrides={"INSTANCE_DIR": tmp_path})
     with pytest.raises(ConfigError, match="SENDGRID_API_KEY"):
         Settings.from_env(environ={"EMAIL_BACKEND": "sendgrid"}, overrides={"INSTANCE_DIR": tmp_path})
+
+
+def test_readme_and_env_example_document_every_setting() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text()
+    env_example = (repo / ".env.example").read_text()
+    names = [n if n != "INSTANCE_DIR" else "PAPERBOY_INSTANCE_DIR" for n in Settings.__dataclass_fields__]
+    missing_readme = [n for n in names if f"`{n}`" not in readme]
+    missing_env = [n for n in names if n not in env_example]
+    assert not missing_readme, f"settings missing from README.md: {missing_readme}"
+    assert not missing_env, f"settings missing from .env.example: {missing_env}"

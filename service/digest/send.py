@@ -149,6 +149,7 @@ def send_batch(
         recorder = _Recorder(rt, to_send, now)
         if to_send:
             backend.send_many([p.message for p in to_send], before_send=recorder.before, after_send=recorder.after)
+            recorder.flush()
         result.sent += recorder.counted.sent
         result.failed += recorder.counted.failed
         result.retry.extend(recorder.counted.retry)
@@ -180,12 +181,16 @@ class Prepared:
 class _Recorder:
     """The per-message hooks of ``send_many``, run in the sending threads.
 
-    ``before``: mark the message ``submitting`` in its own short transaction just before its request; ``after``:
-    record the answer at once. So after a crash only the requests actually in flight are in doubt, the rest
-    of the batch being either recorded or still ``sending`` (taken over safely once the lease runs out). A
-    database error withdraws the messages not yet submitted (they stay ``sending``, ours) and keeps the answers
-    not yet recorded in ``unrecorded``, for the retry to write.
+    ``before``: mark the message ``submitting`` in its own short transaction just before its request, so a
+    message still ``sending`` after a crash certainly never left (and is taken over safely once the lease runs
+    out). ``after``: queue the answer; every ``RECORD_EVERY`` answers are written in one transaction (group
+    commit), the rest by ``flush`` at the end of the batch: after a crash at most that many accepted messages,
+    plus those in flight, are left in doubt ("outcome unknown", never re-sent). A database error withdraws the
+    messages not yet submitted (they stay ``sending``, ours) and keeps the answers not yet recorded in
+    ``unrecorded``, for the retry to write.
     """
+
+    RECORD_EVERY = 16
 
     def __init__(self, rt: Runtime, items: Sequence[Prepared], now: dt.datetime | None) -> None:
         self.rt, self.now = rt, now
@@ -194,6 +199,7 @@ class _Recorder:
         self.settled: set[int] = set()  # recorded, or lost to another claim: no longer ours
         self.unrecorded: dict[int, list] = {}
         self.error: BaseException | None = None
+        self._queue: list[tuple[Prepared, str, str | None]] = []
         self._lock = threading.Lock()
 
     def before(self, message: OutgoingMessage) -> bool:
@@ -214,30 +220,49 @@ class _Recorder:
     def after(self, message: OutgoingMessage, outcome: SendResult | SendError) -> None:
         p = self.by_id[int(message.delivery_id or 0)]
         kind, detail = _outcome_json(outcome)
+        with self._lock:
+            self._queue.append((p, kind, detail))
+            if len(self._queue) < self.RECORD_EVERY:
+                return
+            group, self._queue = self._queue, []
+        self._record(group)
+
+    def flush(self) -> None:
+        with self._lock:
+            group, self._queue = self._queue, []
+        self._record(group)
+
+    def _record(self, group: list[tuple[Prepared, str, str | None]]) -> None:
+        if not group:
+            return
         try:
             with self.rt.db.session() as session:
-                done = _record_one(session, p, kind, detail, self.now)
+                sent = [(p.claim, detail, p.subscriber_id, p.picks) for p, kind, detail in group if kind == "sent"]
+                done = set(claims.record_sent_many(session, sent, now=self.now))
+                for p, kind, detail in group:
+                    if (
+                        kind == "retry"
+                        and claims.release(session, p.claim, str(detail))
+                        or kind == "failed"
+                        and claims.mark_failed(session, p.claim, str(detail))
+                    ):
+                        done.add(p.claim.delivery_id)
         except TRANSIENT_DB_ERRORS as exc:
             with self._lock:
                 self.error = self.error or exc
-                self.unrecorded[p.claim.delivery_id] = [kind, detail]
+                self.unrecorded.update({p.claim.delivery_id: [kind, detail] for p, kind, detail in group})
             return
         with self._lock:
-            self.settled.add(p.claim.delivery_id)
-            if done and kind == "sent":
-                self.counted.sent += 1
-            elif done and kind == "failed":
-                self.counted.failed += 1
-            elif done and kind == "retry":
-                self.counted.retry.append(p.claim.delivery_id)
-
-
-def _record_one(session, p: Prepared, kind: str, detail: str | None, now: dt.datetime | None) -> bool:  # noqa: ANN001
-    if kind == "sent":
-        return bool(claims.record_sent_many(session, [(p.claim, detail, p.subscriber_id, p.picks)], now=now))
-    if kind == "retry":
-        return claims.release(session, p.claim, str(detail))
-    return claims.mark_failed(session, p.claim, str(detail))
+            for p, kind, _detail in group:
+                self.settled.add(p.claim.delivery_id)
+                if p.claim.delivery_id not in done:
+                    continue
+                if kind == "sent":
+                    self.counted.sent += 1
+                elif kind == "failed":
+                    self.counted.failed += 1
+                else:
+                    self.counted.retry.append(p.claim.delivery_id)
 
 
 def _remember_counts(state: Progress, result: BatchResult) -> None:

@@ -17,7 +17,9 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 WORD_REGEX = r"(?u)\b[^\W\d_][\w-]+\b"
-_STOP = sorted(ENGLISH_STOP_WORDS)
+# links in abstracts ("code: https://github.com/…") would make unrelated papers look alike
+_WEB_WORDS = {"http", "https", "www", "com", "org", "io", "html", "github", "huggingface", "code", "available"}
+_STOP = sorted(ENGLISH_STOP_WORDS | _WEB_WORDS)
 
 
 def paper_text(title: str | None, abstract: str | None) -> str:

@@ -43,7 +43,7 @@ class HybridParams:
     negative_weight: float = 1.0  # how much a "less like this" paper is subtracted from the profile
     w_profile: float = 1.0
     w_ridge: float = 0.0
-    w_als: float = 0.5
+    w_als: float = 1.0
     w_cmf: float = 3.0
     cmf_beta: float = 3.0  # weight of a paper's words against its readers in collective ALS
     cmf_alphas: list[float] = field(default_factory=lambda: [20.0, 40.0, 30.0])  # one ensemble member each

@@ -28,3 +28,32 @@ def test_personalised_digests_beat_trending_only(runtime):
         assert s.scalar(select(func.count()).select_from(Interaction).where(Interaction.created_at >= dt.datetime(
             2025, 2, 10))) > 0  # fmt: skip
         assert s.scalar(select(func.count()).select_from(Paper)) == 120
+
+
+def test_online_check_command_reports_both_arms(runtime):
+    from click.testing import CliRunner
+
+    from service.recommend.commands import online_check as command
+
+    with runtime.db.session() as s:
+        for t in TOPICS:
+            for n in range(12):
+                paper = make_paper(t, n, upvotes=n)
+                paper.listing_date = dt.date(2025, 2, 1) + dt.timedelta(days=n % 3)
+                s.add(paper)
+    simulate_population(runtime, n_subscribers=8, days=2, seed=1, today=dt.date(2025, 2, 10))
+    result = CliRunner().invoke(command, ["--days", "2", "--json"], obj={"runtime": runtime})
+    assert result.exit_code == 0, result.output
+    import json
+
+    report = json.loads(result.output)
+    assert report["subscribers"] == 8 and report["ctr_personalised"] > 0 and report["ctr_trending"] > 0
+
+
+def test_online_check_needs_simulated_subscribers(runtime):
+    from click.testing import CliRunner
+
+    from service.recommend.commands import online_check as command
+
+    result = CliRunner().invoke(command, [], obj={"runtime": runtime})
+    assert result.exit_code != 0 and "paperboy simulate" in result.output

@@ -190,3 +190,20 @@ def test_fold_in_personalises_a_reader_before_the_next_training(runtime, world):
     assert for_you[0] in cands["speech"] and for_you[1] in cands["speech"]
     with runtime.db.session() as s:
         assert s.scalar(select(Interaction.id).where(Interaction.subscriber_id == hana)) is not None
+
+
+def test_a_training_killed_midway_is_marked_failed_and_never_used(runtime, world):
+    good = train_model(runtime)
+    with runtime.db.session() as s:  # a run that died after creating its row (and maybe half its files)
+        dead = ModelVersion(status="training", created_at=dt.datetime(2020, 1, 1))
+        s.add(dead)
+        s.flush()
+        dead_id = dead.id
+    (runtime.settings.MODEL_DIR / f".tmp-v{dead_id}-1-1").mkdir(parents=True)
+    with runtime.db.session() as s:
+        assert latest_model(s).version_id == good["model_version"]
+    newer = train_model(runtime)
+    with runtime.db.session() as s:
+        row = s.get(ModelVersion, dead_id)
+        assert row.status == "failed" and "interrupted" in row.error
+        assert latest_model(s).version_id == newer["model_version"] > dead_id
