@@ -11,8 +11,8 @@ from service.config import ConfigError, Settings
 
 def test_defaults_put_everything_in_the_instance_folder(tmp_path: Path) -> None:
     settings = Settings.from_env(environ={"PAPERBOY_INSTANCE_DIR": str(tmp_path)}, overrides={"INSTANCE_DIR": tmp_path})
-    assert settings.DATABASE_URL == f"sqlite:///{tmp_path / 'paperboy.db'}"
-    assert settings.OUTBOX_DIR == tmp_path / "outbox"
+    assert f"sqlite:///{tmp_path / 'paperboy.db'}" == settings.DATABASE_URL
+    assert tmp_path / "outbox" == settings.OUTBOX_DIR
     assert settings.EMAIL_BACKEND == "outbox"
     assert settings.runs_tasks_in_process
 
