@@ -113,9 +113,9 @@ def serve(host: str, port: int) -> None:
 def _register_area_commands() -> None:
     from service.digest.commands import send
     from service.ingest.commands import ingest
-    from service.recommend.commands import evaluate, train
+    from service.recommend.commands import evaluate, online_check, train
 
-    for command in (ingest, train, send, evaluate):
+    for command in (ingest, train, send, evaluate, online_check):
         main.add_command(command)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-SUBCOMMANDS = ["init", "ingest", "train", "send", "daily", "demo", "simulate", "evaluate", "serve"]
+SUBCOMMANDS = ["init", "ingest", "train", "send", "daily", "demo", "simulate", "evaluate", "online-check", "serve"]
 
 
 def paperboy(*args: str, instance: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.digest.assemble import DigestAssembler
 from service.digest.candidates import candidates_for
 from service.digest.render import RenderedMessage, clean_text, templates
 from service.models import Delivery, ModelVersion, Paper, Subscriber
@@ -123,10 +124,13 @@ def date_label(day: dt.date) -> str:
     return f"{day.strftime('%A')}, {day.day} {day.strftime('%B %Y')}"
 
 
-def digest_headers(rt: Runtime, delivery: Delivery, subscriber: Subscriber) -> dict[str, str]:
+def digest_headers(
+    rt: Runtime, delivery: Delivery, subscriber: Subscriber, unsubscribe_url: str | None = None
+) -> dict[str, str]:
     """RFC 8058 one-click unsubscribe, plus our delivery id for support and logs."""
+    unsubscribe_url = unsubscribe_url or rt.links.unsubscribe(subscriber.id, subscriber.token_version)
     return {
-        "List-Unsubscribe": f"<{rt.links.unsubscribe(subscriber.id, subscriber.token_version)}>",
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         "List-Id": f"Paperboy daily digest <digest.{_domain(rt.settings.MAIL_FROM)}>",
         "X-Paperboy-Delivery": str(delivery.id),
@@ -209,9 +213,14 @@ def render_loaded(
     *,
     html: bool = True,
     views: dict[int, dict[str, Any]] | None = None,
+    assembler: DigestAssembler | None = None,
 ) -> RenderedMessage:
+    """The digest of ``delivery``; a batch passes its ``assembler`` (same bytes, a fraction of the cost)."""
     context = digest_context(rt, delivery, subscriber, papers, views)
-    return templates().render("daily-digest", context, html=html, headers=digest_headers(rt, delivery, subscriber))
+    headers = digest_headers(rt, delivery, subscriber, context["unsubscribe_url"])
+    if assembler is not None:
+        return assembler.render(context, html=html, headers=headers)
+    return templates().render("daily-digest", context, html=html, headers=headers)
 
 
 def load_papers(session: Session, deliveries: Sequence[Delivery]) -> dict[int, Paper]:

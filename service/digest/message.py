@@ -38,6 +38,7 @@ class OutgoingMessage:
     delivery_id: int | None = None
     category: str = "digest"
     date: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    payload: bytes | None = field(default=None, repr=False)  # the backend's request body (``Backend.prepare``)
 
     @property
     def from_address(self) -> tuple[str, str]:

@@ -29,6 +29,7 @@ STYLESHEET = "_base/styles.css"
 # Control characters, except tab and newline in bodies; bidi overrides can disguise links and names.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 _WHITESPACE = re.compile(r"\s+")
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ def clean_text(value: Any) -> str:
     text = "" if value is None else str(value)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", unicodedata.normalize("NFC", text))
+
+
+def tidy_text(text: str) -> str:
+    """A plain-text body's final form: at most one blank line in a row, one trailing newline."""
+    return _BLANK_LINES.sub("\n\n", text).strip() + "\n"
 
 
 def one_line(value: Any) -> str:
@@ -125,8 +131,7 @@ class EmailTemplates:
     ) -> RenderedMessage:
         """Render ``templates/email/<message>/`` with ``context``; ``html=False`` skips the HTML part."""
         subject = one_line(self.text.get_template(f"{message}/subject.txt").render(context))
-        text = self.text.get_template(f"{message}/body.txt").render(context)
-        text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+        text = tidy_text(self.text.get_template(f"{message}/body.txt").render(context))
         body_html = (
             self.html.get_template(f"{message}/body.html").render(dict(context, subject=subject)) if html else None
         )

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from service.digest import claim as claims
+from service.digest.assemble import DigestAssembler
 from service.digest.backends import (
     Backend,
     NotSubmitted,
@@ -32,6 +33,7 @@ from service.digest.backends import (
 from service.digest.build import current_model_version_id, load_papers, rank_for, render_loaded
 from service.digest.message import OutgoingMessage, outgoing
 from service.digest.plan import SENDING, SENT, SKIPPED, plan_deliveries
+from service.digest.render import templates
 from service.models import Delivery, Subscriber
 from service.runtime import Runtime
 
@@ -347,6 +349,7 @@ def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult) -> lis
             delivery.picks = chosen_by_id[delivery.id] if delivery.id in stored else []
         papers = load_papers(session, deliveries)
         views: dict[int, dict] = {}  # what the batch's digests show of each paper, computed once
+        assembler = DigestAssembler(templates())  # each card and layout rendered once per batch
         for delivery in deliveries:
             if not delivery.picks:
                 continue
@@ -354,7 +357,13 @@ def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult) -> lis
             subscriber = subscribers[delivery.subscriber_id]
             try:
                 rendered = render_loaded(
-                    rt, delivery, subscriber, papers, html=subscriber.email_format != "text", views=views
+                    rt,
+                    delivery,
+                    subscriber,
+                    papers,
+                    html=subscriber.email_format != "text",
+                    views=views,
+                    assembler=assembler,
                 )
                 message = outgoing(rendered, to=subscriber.email, from_=rt.settings.MAIL_FROM, delivery_id=delivery.id)
             except Exception as exc:  # noqa: BLE001 - record and go on with the other deliveries

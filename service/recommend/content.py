@@ -1,13 +1,11 @@
 """Text features of papers: sublinear TF-IDF over title + abstract, l2-normalised, saved as plain arrays.
 
 A vectorizer is stored as its vocabulary and idf weights (no pickle), so a model trained last night can turn
-today's brand-new papers into the same feature space. An optional sentence-embedding encoder (the
-``embeddings`` extra) loads only from an installed package with the Hugging Face hub forced offline.
+today's brand-new papers into the same feature space.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -103,21 +101,3 @@ def keyword_pattern(keywords: Iterable[str]) -> re.Pattern[str] | None:
     if not words:
         return None
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)", re.IGNORECASE)
-
-
-def load_sentence_encoder(model_name: str):
-    """A sentence-transformers encoder from the local cache only (the ``embeddings`` extra); never downloads.
-
-    Raises RuntimeError with the reason when the extra is not installed or the model is not cached.
-    """
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    try:
-        from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
-    except ImportError as exc:
-        hint = "sentence embeddings need the 'embeddings' extra: pip install 'paperboy[embeddings]'"
-        raise RuntimeError(hint) from exc
-    try:
-        return SentenceTransformer(model_name, local_files_only=True)
-    except Exception as exc:  # noqa: BLE001 - the library raises many kinds; the message says what to do
-        raise RuntimeError(f"encoder {model_name!r} is not installed locally (HF_HUB_OFFLINE=1): {exc}") from exc

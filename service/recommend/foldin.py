@@ -1,12 +1,14 @@
 """Between nightly trainings: fold a subscriber's newest clicks into the current model (no full retrain).
 
-The reader's profile, ridge weights and ALS factors are recomputed from all their learnable interactions with
-the item side held fixed (implicit's ``recalculate_user``), and stored in the model folder's ``foldin.npz``
-overlay, which ``store.load_model`` applies on top of the nightly arrays.
+The reader's profile, ridge weights, ALS and collective-ALS factors are recomputed from all their learnable
+interactions with the item side held fixed (implicit's ``recalculate_user``), and stored in the model folder's
+``foldin.npz`` overlay, which ``store.load_model`` applies on top of the nightly arrays. Papers the model never
+saw get their item factors from their text, so clicks on today's papers count at once.
 """
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +64,19 @@ def fold_in_clicks(rt: Runtime, subscriber_id: int) -> dict[str, Any]:
 
 
 def _merge_overlay(path: Path, subscriber_id: int, profile, ridge, als, cmf, dim: int) -> None:
-    """Replace this subscriber's row in the overlay (or start one), written atomically."""
+    """Replace this subscriber's row in the overlay (or start one), written atomically.
+
+    Concurrent fold-ins (several workers) are serialised by a lock file so none overwrites another's row.
+    """
+    with open(path / "foldin.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            _merge_locked(path, subscriber_id, profile, ridge, als, cmf, dim)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _merge_locked(path: Path, subscriber_id: int, profile, ridge, als, cmf, dim: int) -> None:
     overlay = path / "foldin.npz"
     if overlay.exists():
         ids, prof, r, a, c = read_overlay(overlay)

@@ -69,6 +69,11 @@ class SendResult:
 
 class Backend(Protocol):
     name: str
+    in_flight: int  # messages sent at once by ``send_many``: the most a crash can leave in doubt
+
+    def prepare(self, message: OutgoingMessage) -> OutgoingMessage:
+        """The message ready to send (e.g. its request body encoded): done when it is built, not when it goes."""
+        ...
 
     def send(self, message: OutgoingMessage) -> SendResult: ...
 

@@ -19,6 +19,7 @@ from service.digest.message import OutgoingMessage
 
 class OutboxBackend:
     name = "outbox"
+    in_flight = 16  # files are written one at a time; ``was_accepted`` settles any left in doubt exactly
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
@@ -28,6 +29,9 @@ class OutboxBackend:
             return self.directory / f"delivery-{message.delivery_id:08d}.eml"
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         return self.directory / f"{message.category}-{stamp}-{secrets.token_hex(4)}.eml"
+
+    def prepare(self, message: OutgoingMessage) -> OutgoingMessage:
+        return message
 
     def send(self, message: OutgoingMessage) -> SendResult:
         try:
