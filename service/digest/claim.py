@@ -10,8 +10,8 @@ States::
   fencing token: every later update also requires it, so a worker whose claim was taken over can change nothing.
 * While ``sending`` nothing has left the building (we rank and render), so a ``sending`` claim older than the
   lease belongs to a dead worker and may be reclaimed.
-* ``submit`` moves ``sending`` → ``submitting`` immediately before the request to the provider, after checking
-  (in the same transaction) that the subscriber is still confirmed and not suppressed. From then on the
+* ``submit`` moves ``sending`` → ``submitting`` immediately before the request to the provider (the sender marks
+  each group of messages that goes out together in one statement, ``mark_submitting_many``). From then on the
   provider may have the message, so a stale ``submitting`` row is never simply reclaimed: ``resolve_stale``
   asks the backend whether it was accepted (the outbox can tell; SendGrid cannot, but its webhook events carry
   our delivery id) and otherwise marks it failed with "outcome unknown". Never twice beats always once.
@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import String, and_, bindparam, case, insert, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from service.digest.plan import FAILED, PLANNED, SENDING, SENT, SKIPPED, SUBMITTING
@@ -167,23 +167,67 @@ def mark_submitting(session: Session, c: Claim, message_id: str, *, now: dt.date
     return _transition(session, c, SENDING, status=SUBMITTING, message_id=message_id, claimed_at=_naive(now))
 
 
+def _ours(claims: Iterable[Claim]):  # noqa: ANN202 - a SQL condition
+    """Rows still under these claims: (id, attempts) pairs, the fencing tokens, in one condition."""
+    return tuple_(Delivery.id, Delivery.attempts).in_([(c.delivery_id, c.attempt) for c in claims])
+
+
+def _per_row(values: Mapping[int, str | None]):  # noqa: ANN202 - a SQL expression
+    """A value per delivery id, for an UPDATE of many rows at once."""
+    return case({i: literal(v, String()) for i, v in values.items()}, value=Delivery.id)
+
+
+def mark_submitting_many(
+    session: Session, items: Sequence[tuple[Claim, str]], *, now: dt.datetime | None = None
+) -> set[int]:
+    """``mark_submitting`` for the group about to go out together, in one statement: the ids marked.
+
+    Marked only right before the group's requests leave, so after a crash no more than the messages actually in
+    flight are in doubt."""
+    if not items:
+        return set()
+    stmt = (
+        update(Delivery)
+        .where(_ours(c for c, _ in items), Delivery.status == SENDING)
+        .values(
+            status=SUBMITTING,
+            message_id=_per_row({c.delivery_id: message_id for c, message_id in items}),
+            claimed_at=_naive(now),
+        )
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(session.scalars(stmt))
+
+
 def record_sent_many(
     session: Session, sent: Sequence[tuple[Claim, str | None, int, list[dict]]], *, now: dt.datetime | None = None
 ) -> list[int]:
-    """``mark_sent`` for a batch of (claim, provider id, subscriber id, picks): the ids recorded as sent; the
-    ``sent`` interactions of all of them go in one multi-row insert."""
+    """``mark_sent`` for a batch of (claim, provider id, subscriber id, picks) in one UPDATE and one multi-row
+    INSERT of their ``sent`` interactions: the ids recorded as sent."""
+    if not sent:
+        return []
     stamp = _naive(now)
+    stmt = (
+        update(Delivery)
+        .where(_ours(c for c, *_ in sent), Delivery.status == SUBMITTING)
+        .values(
+            status=SENT,
+            provider_message_id=_per_row({c.delivery_id: provider_id for c, provider_id, *_ in sent}),
+            sent_at=stamp,
+            error=None,
+        )
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    done = set(session.scalars(stmt))
     rows: list[dict] = []
-    done: list[int] = []
-    for c, provider_message_id, subscriber_id, picks in sent:
-        if _transition(
-            session, c, SUBMITTING, status=SENT, provider_message_id=provider_message_id, sent_at=stamp, error=None
-        ):
-            done.append(c.delivery_id)
+    for c, _provider_id, subscriber_id, picks in sent:
+        if c.delivery_id in done:
             rows.extend(_sent_rows(c.delivery_id, subscriber_id=subscriber_id, picks=picks, at=stamp))
     if rows:
         session.execute(insert(Interaction), rows)
-    return done
+    return [c.delivery_id for c, *_ in sent if c.delivery_id in done]
 
 
 def _sent_rows(delivery_id: int, *, subscriber_id: int, picks: list[dict], at: dt.datetime) -> list[dict]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,10 +21,8 @@ from service.digest import claim as claims
 from service.digest.assemble import DigestAssembler
 from service.digest.backends import (
     Backend,
-    NotSubmitted,
     OutcomeUnknownError,
     PermanentSendError,
-    SendError,
     SendResult,
     TransientSendError,
     get_backend,
@@ -136,7 +133,7 @@ def send_batch(
         state.owned = {c.delivery_id: c.attempt for c in taken}
         if not taken:
             return result
-        messages = _prepare(rt, taken, result)
+        messages = _prepare(rt, taken, result, backend)
         _remember_counts(state, result)
         if not messages:
             return result
@@ -148,21 +145,17 @@ def send_batch(
         _remember_counts(state, result)
         ready_ids = {c.delivery_id for c in ready}
         to_send = [p for p in messages if p.claim.delivery_id in ready_ids]
-        recorder = _Recorder(rt, to_send, now)
-        if to_send:
-            backend.send_many([p.message for p in to_send], before_send=recorder.before, after_send=recorder.after)
-            recorder.flush()
-        result.sent += recorder.counted.sent
-        result.failed += recorder.counted.failed
-        result.retry.extend(recorder.counted.retry)
-        for delivery_id in recorder.settled:
+        sender = _GroupSender(rt, backend, now)
+        sender.run(to_send)
+        result.sent += sender.counted.sent
+        result.failed += sender.counted.failed
+        result.retry.extend(sender.counted.retry)
+        for delivery_id in sender.settled:
             state.owned.pop(delivery_id, None)
-        state.outcomes = dict(recorder.unrecorded)
+        state.outcomes = dict(sender.unrecorded)
         _remember_counts(state, result)
-        if state.outcomes:
-            _record_outcomes(rt, state, result, now)
-        if recorder.error is not None:
-            raise recorder.error
+        if sender.error is not None:
+            raise sender.error
     except TRANSIENT_DB_ERRORS as exc:
         _remember_counts(state, result)
         raise BatchInterrupted(state, exc) from exc
@@ -180,91 +173,76 @@ class Prepared:
     picks: list[dict]
 
 
-class _Recorder:
-    """The per-message hooks of ``send_many``, run in the sending threads.
+class _GroupSender:
+    """Sends a batch in groups of ``backend.in_flight`` messages, the number of requests in flight at once.
 
-    ``before``: mark the message ``submitting`` in its own short transaction just before its request, so a
-    message still ``sending`` after a crash certainly never left (and is taken over safely once the lease runs
-    out). ``after``: queue the answer; every ``RECORD_EVERY`` answers are written in one transaction (group
-    commit), the rest by ``flush`` at the end of the batch: after a crash at most that many accepted messages,
-    plus those in flight, are left in doubt ("outcome unknown", never re-sent). A database error withdraws the
-    messages not yet submitted (they stay ``sending``, ours) and keeps the answers not yet recorded in
-    ``unrecorded``, for the retry to write.
+    One short transaction per group records the previous group's answers (``sent`` with the provider's ids and
+    the ``sent`` interactions, or released/failed) and marks this group ``submitting``; then the group's requests
+    go out together, their bodies already encoded. So a message is marked only right before its request leaves,
+    and after a crash no more than the group in flight (its answers not yet recorded) is in doubt ("outcome
+    unknown", never re-sent). A database error stops the batch: the group not yet marked stays ``sending`` and
+    ours, and the answers not yet written are kept in ``unrecorded`` for the task's retry to write.
     """
 
-    RECORD_EVERY = 16
-
-    def __init__(self, rt: Runtime, items: Sequence[Prepared], now: dt.datetime | None) -> None:
-        self.rt, self.now = rt, now
-        self.by_id = {p.claim.delivery_id: p for p in items}
+    def __init__(self, rt: Runtime, backend: Backend, now: dt.datetime | None) -> None:
+        self.rt, self.backend, self.now = rt, backend, now
         self.counted = BatchResult()
         self.settled: set[int] = set()  # recorded, or lost to another claim: no longer ours
         self.unrecorded: dict[int, list] = {}
         self.error: BaseException | None = None
-        self._queue: list[tuple[Prepared, str, str | None]] = []
-        self._lock = threading.Lock()
 
-    def before(self, message: OutgoingMessage) -> bool:
-        if self.error is not None:
-            raise NotSubmitted("database unavailable", retry=True)
-        p = self.by_id[int(message.delivery_id or 0)]
-        try:
-            with self.rt.db.session() as session:
-                ok = claims.mark_submitting(session, p.claim, message.message_id, now=self.now)
-        except TRANSIENT_DB_ERRORS as exc:
-            self.error = exc
-            raise NotSubmitted(f"database unavailable: {exc}", retry=True) from exc
-        if not ok:
-            with self._lock:
-                self.settled.add(p.claim.delivery_id)
-        return ok
-
-    def after(self, message: OutgoingMessage, outcome: SendResult | SendError) -> None:
-        p = self.by_id[int(message.delivery_id or 0)]
-        kind, detail = _outcome_json(outcome)
-        with self._lock:
-            self._queue.append((p, kind, detail))
-            if len(self._queue) < self.RECORD_EVERY:
+    def run(self, items: Sequence[Prepared]) -> None:
+        size = max(1, int(getattr(self.backend, "in_flight", 1)))
+        answered: list[tuple[Prepared, str, str | None]] = []
+        for start in range(0, len(items), size):
+            group = items[start : start + size]
+            try:
+                with self.rt.db.session() as session:
+                    done = self._record(session, answered)
+                    marked = claims.mark_submitting_many(
+                        session, [(p.claim, p.message.message_id) for p in group], now=self.now
+                    )
+            except TRANSIENT_DB_ERRORS as exc:
+                self._stop(exc, answered)
                 return
-            group, self._queue = self._queue, []
-        self._record(group)
-
-    def flush(self) -> None:
-        with self._lock:
-            group, self._queue = self._queue, []
-        self._record(group)
-
-    def _record(self, group: list[tuple[Prepared, str, str | None]]) -> None:
-        if not group:
-            return
+            self._count(answered, done)
+            self.settled.update(p.claim.delivery_id for p in group if p.claim.delivery_id not in marked)
+            going = [p for p in group if p.claim.delivery_id in marked]
+            outcomes = self.backend.send_many([p.message for p in going]) if going else []
+            answered = [(p, *_outcome_json(outcome)) for p, outcome in zip(going, outcomes, strict=True)]
         try:
             with self.rt.db.session() as session:
-                sent = [(p.claim, detail, p.subscriber_id, p.picks) for p, kind, detail in group if kind == "sent"]
-                done = set(claims.record_sent_many(session, sent, now=self.now))
-                for p, kind, detail in group:
-                    if (
-                        kind == "retry"
-                        and claims.release(session, p.claim, str(detail))
-                        or kind == "failed"
-                        and claims.mark_failed(session, p.claim, str(detail))
-                    ):
-                        done.add(p.claim.delivery_id)
+                done = self._record(session, answered)
         except TRANSIENT_DB_ERRORS as exc:
-            with self._lock:
-                self.error = self.error or exc
-                self.unrecorded.update({p.claim.delivery_id: [kind, detail] for p, kind, detail in group})
+            self._stop(exc, answered)
             return
-        with self._lock:
-            for p, kind, _detail in group:
-                self.settled.add(p.claim.delivery_id)
-                if p.claim.delivery_id not in done:
-                    continue
-                if kind == "sent":
-                    self.counted.sent += 1
-                elif kind == "failed":
-                    self.counted.failed += 1
-                else:
-                    self.counted.retry.append(p.claim.delivery_id)
+        self._count(answered, done)
+
+    def _record(self, session, answered: list[tuple[Prepared, str, str | None]]) -> set[int]:  # noqa: ANN001
+        sent = [(p.claim, detail, p.subscriber_id, p.picks) for p, kind, detail in answered if kind == "sent"]
+        done = set(claims.record_sent_many(session, sent, now=self.now))
+        for p, kind, detail in answered:
+            if (kind == "retry" and claims.release(session, p.claim, str(detail))) or (
+                kind == "failed" and claims.mark_failed(session, p.claim, str(detail))
+            ):
+                done.add(p.claim.delivery_id)
+        return done
+
+    def _count(self, answered: list[tuple[Prepared, str, str | None]], done: set[int]) -> None:
+        for p, kind, _detail in answered:
+            self.settled.add(p.claim.delivery_id)
+            if p.claim.delivery_id not in done:
+                continue
+            if kind == "sent":
+                self.counted.sent += 1
+            elif kind == "failed":
+                self.counted.failed += 1
+            else:
+                self.counted.retry.append(p.claim.delivery_id)
+
+    def _stop(self, exc: BaseException, answered: list[tuple[Prepared, str, str | None]]) -> None:
+        self.error = exc
+        self.unrecorded.update({p.claim.delivery_id: [kind, detail] for p, kind, detail in answered})
 
 
 def _remember_counts(state: Progress, result: BatchResult) -> None:
@@ -317,7 +295,7 @@ def _record_outcomes(rt: Runtime, state: Progress, result: BatchResult, now: dt.
     _remember_counts(state, result)
 
 
-def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult) -> list[Prepared]:
+def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult, backend: Backend) -> list[Prepared]:
     """Rank and render the claimed deliveries; skips and failures are recorded, one bad item never stops the rest."""
     by_id = {c.delivery_id: c for c in taken}
     prepared: list[Prepared] = []
@@ -365,7 +343,9 @@ def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult) -> lis
                     views=views,
                     assembler=assembler,
                 )
-                message = outgoing(rendered, to=subscriber.email, from_=rt.settings.MAIL_FROM, delivery_id=delivery.id)
+                message = backend.prepare(
+                    outgoing(rendered, to=subscriber.email, from_=rt.settings.MAIL_FROM, delivery_id=delivery.id)
+                )
             except Exception as exc:  # noqa: BLE001 - record and go on with the other deliveries
                 log.exception("rendering delivery %s failed", delivery.id)
                 if claims.mark_failed(

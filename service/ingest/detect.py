@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import codecs
-
 from service.ingest.errors import ParseError
-
-_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+from service.ingest.normalise import bom_encoding
 
 
 def detect_source(content: bytes) -> str:
@@ -14,7 +11,7 @@ def detect_source(content: bytes) -> str:
     if not content.strip():
         raise ParseError("empty page (no content)" if not content else "empty page (only whitespace)")
     head = content[:4096]
-    if head.startswith(_BOMS):
+    if bom_encoding(head):
         head = _decoded_head(head)
     elif b"\x00" in head:
         raise ParseError(
@@ -33,13 +30,7 @@ def detect_source(content: bytes) -> str:
 
 def _decoded_head(head: bytes) -> bytes:
     """The start of a page with a byte-order mark, as UTF-8, so the checks above read it like any other."""
-    for bom, encoding in (
-        (codecs.BOM_UTF32_LE, "utf-32"),
-        (codecs.BOM_UTF32_BE, "utf-32"),
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
-    ):
-        if head.startswith(bom):
-            return head.decode(encoding, errors="ignore").encode("utf-8")
+    encoding = bom_encoding(head)
+    if encoding:
+        return head.decode(encoding, errors="ignore").encode("utf-8")
     return head

@@ -34,22 +34,31 @@ MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
 _ISO_DAY = re.compile(r"(?<![0-9])([0-9]{4})-([0-9]{2})-([0-9]{2})(?![0-9])")
 
 
+# Longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
+BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def bom_encoding(content: bytes) -> str | None:
+    """The encoding a byte-order mark at the start of ``content`` announces, if any."""
+    return next((encoding for bom, encoding in BYTE_ORDER_MARKS if content.startswith(bom)), None)
+
+
 def decode_text(content: bytes) -> str:
     """Bytes to text: UTF-8 (a BOM of UTF-8/16/32 is honoured); anything else is a ParseError naming the spot."""
     if not content:
         raise ParseError("empty page (0 bytes)")
-    for bom, encoding in (
-        (codecs.BOM_UTF32_LE, "utf-32"),
-        (codecs.BOM_UTF32_BE, "utf-32"),
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
-    ):
-        if content.startswith(bom):
-            try:
-                return content.decode(encoding)
-            except UnicodeDecodeError as exc:
-                raise ParseError(f"not valid {encoding.upper()} despite its byte-order mark ({exc.reason})") from exc
+    encoding = bom_encoding(content)
+    if encoding:
+        try:
+            return content.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"not valid {encoding.upper()} despite its byte-order mark ({exc.reason})") from exc
     if b"\x00" in content[:8192]:
         raise ParseError(
             "binary content (NUL bytes): not a text, JSON or Atom page (UTF-16 text needs a byte-order mark)"

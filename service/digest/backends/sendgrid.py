@@ -149,7 +149,7 @@ class SendGridBackend:
         self._path = parts.path + (f"?{parts.query}" if parts.query else "")
         self._headers = {**self.client.client.request_headers, "Content-Type": "application/json"}
         self.pool = _ConnectionPool(timeout)
-        self.concurrency = max(1, concurrency)
+        self.concurrency = self.in_flight = max(1, concurrency)
         self.max_attempts = max(1, max_attempts)
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
