@@ -235,7 +235,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="celery worker processes (each with a pool)")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="pool processes per worker")
     parser.add_argument("--sendgrid-concurrency", type=int, default=8, help="requests in flight per pool process")
-    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=500, help="deliveries per send task (DIGEST_BATCH_SIZE)")
     parser.add_argument("--raw-posts", type=int, default=0, help="raw POSTs for the baseline (default: N/2, 2k..20k)")
     args = parser.parse_args()
 

@@ -52,7 +52,7 @@ class Settings:
     CELERY_VISIBILITY_TIMEOUT_S: int = 7200
     CELERY_KEY_PREFIX: str = ""  # prefix of every broker key (several deployments or test runs on one Redis)
     TASK_RETRY_BASE_S: float = 30.0  # first retry delay of a task after a transient error (then doubled)
-    DIGEST_BATCH_SIZE: int = 50  # deliveries per send task
+    DIGEST_BATCH_SIZE: int = 500  # deliveries per send task
     DIGEST_CLAIM_LEASE_S: int = 600  # a claim older than this belongs to a dead worker (longer than any batch)
     DIGEST_FANOUT_TIMEOUT_S: int = 6 * 3600  # how long ``paperboy send`` waits for the workers
 

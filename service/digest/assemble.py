@@ -51,8 +51,43 @@ _CLOSE = "\ue001"
 _SLOT = re.compile(re.escape(_OPEN) + r"([A-Za-z0-9_]+)" + _CLOSE)
 
 
+class PlaceholderUsed(TypeError):
+    """A template did more with a reader's value than print it: that digest is rendered whole instead."""
+
+
+def _refuse(name: str):  # noqa: ANN202 - a method
+    def method(self, *args: object, **kwargs: object):  # noqa: ANN202, ARG001
+        raise PlaceholderUsed(f"a template used {name} on a reader's value")
+
+    return method
+
+
+class _Placeholder(Markup):
+    """Stands in for a reader's value: it can only be printed (``__html__``, ``str``). Anything else a template
+    might do with it (test it, measure it, slice, compare, concatenate, multiply, call a string method) raises,
+    because the result would be computed from the placeholder rather than from the value."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    __hash__ = str.__hash__
+
+
+for _name in (
+    "__len__", "__bool__", "__iter__", "__getitem__", "__contains__", "__eq__", "__ne__", "__lt__", "__le__",
+    "__gt__", "__ge__", "__add__", "__radd__", "__mul__", "__rmul__", "__mod__", "__rmod__", "__int__",
+    "__float__", "capitalize", "casefold", "center", "count", "encode", "endswith", "expandtabs", "find",
+    "format", "format_map", "index", "join", "ljust", "lower", "lstrip", "partition", "replace", "rfind",
+    "rindex", "rjust", "rpartition", "rsplit", "rstrip", "split", "splitlines", "startswith", "strip",
+    "striptags", "swapcase", "title", "translate", "unescape", "upper", "zfill",
+):  # fmt: skip
+    setattr(_Placeholder, _name, _refuse(_name))
+
+
 def slot(name: str) -> Markup:
-    return Markup(f"{_OPEN}{name}{_CLOSE}")  # noqa: S704 - our own placeholder, no outside text
+    return _Placeholder(f"{_OPEN}{name}{_CLOSE}")  # noqa: S704 - our own placeholder, no outside text
 
 
 class Form:
@@ -90,7 +125,7 @@ class DigestAssembler:
         self._cards: dict[tuple, Form] = {}
         self._layouts: dict[tuple, tuple[Form, Form | None]] = {}
         self._subjects: dict[tuple, str] = {}
-        self._whole_warned = False
+        self.rendered_whole = 0  # digests the pieces could not make (see ``PlaceholderUsed``)
 
     def render(
         self, context: dict[str, Any], *, html: bool = True, headers: dict[str, str] | None = None
@@ -99,8 +134,8 @@ class DigestAssembler:
         try:
             return self._assemble(context, html=html, headers=headers)
         except (TypeError, ValueError, KeyError) as exc:
-            if not self._whole_warned:
-                self._whole_warned = True
+            self.rendered_whole += 1
+            if self.rendered_whole == 1:
                 log.warning("digest templates cannot be assembled from pieces (%s); rendering them whole", exc)
             return self.templates.render(self.message, context, html=html, headers=headers)
 

@@ -11,7 +11,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.models import Interaction, Paper, Subscriber
@@ -60,12 +60,43 @@ def already_sent(session: Session, subscriber_ids: Iterable[int], paper_ids: Ite
     return sent
 
 
+def _windows(session: Session, subscribers: list[Subscriber], digest_date: dt.date) -> dict[int, list[int]]:
+    return {days: new_paper_ids(session, digest_date, days) for days in {window_days(s.frequency) for s in subscribers}}
+
+
 def candidates_for(session: Session, subscribers: Iterable[Subscriber], digest_date: dt.date) -> dict[int, list[int]]:
-    """subscriber id → candidate paper ids (new in their window, never sent to them)."""
+    """subscriber id → candidate paper ids (new in their window, never sent to them).
+
+    Subscribers with nothing of their window sent yet share one list (not a copy each)."""
     subscribers = list(subscribers)
-    by_window: dict[int, list[int]] = {}
-    for days in {window_days(s.frequency) for s in subscribers}:
-        by_window[days] = new_paper_ids(session, digest_date, days)
+    by_window = _windows(session, subscribers, digest_date)
     all_papers = sorted({p for ids in by_window.values() for p in ids})
     sent = already_sent(session, [s.id for s in subscribers], all_papers)
-    return {s.id: [p for p in by_window[window_days(s.frequency)] if p not in sent.get(s.id, ())] for s in subscribers}
+    out: dict[int, list[int]] = {}
+    for s in subscribers:
+        window = by_window[window_days(s.frequency)]
+        seen = sent.get(s.id)
+        out[s.id] = [p for p in window if p not in seen] if seen else window
+    return out
+
+
+def has_candidates(session: Session, subscribers: Iterable[Subscriber], digest_date: dt.date) -> dict[int, bool]:
+    """subscriber id → whether anything new in their window was never sent to them (all that planning needs).
+
+    One query per window: how many of the window's papers each subscriber was already sent (readers with none
+    are not in the answer), instead of the papers themselves in chunks of subscribers."""
+    subscribers = list(subscribers)
+    out: dict[int, bool] = {}
+    for days, window in _windows(session, subscribers, digest_date).items():
+        members = [s.id for s in subscribers if window_days(s.frequency) == days]
+        sent: dict[int, int] = {}
+        if window:
+            sent = dict(
+                session.execute(
+                    select(Interaction.subscriber_id, func.count(func.distinct(Interaction.paper_id)))
+                    .where(Interaction.kind == "sent", Interaction.paper_id.in_(window))
+                    .group_by(Interaction.subscriber_id)
+                ).all()
+            )
+        out.update({sid: sent.get(sid, 0) < len(window) for sid in members})
+    return out

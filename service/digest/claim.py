@@ -33,6 +33,7 @@ from service.subscribers.addresses import normalise_email
 from service.subscribers.suppression import is_suppressed
 
 LEASE = dt.timedelta(minutes=10)
+_INTERACTIONS = Interaction.__table__
 
 
 @dataclass(frozen=True)
@@ -225,8 +226,8 @@ def record_sent_many(
     for c, _provider_id, subscriber_id, picks in sent:
         if c.delivery_id in done:
             rows.extend(_sent_rows(c.delivery_id, subscriber_id=subscriber_id, picks=picks, at=stamp))
-    if rows:
-        session.execute(insert(Interaction), rows)
+    if rows:  # Core executemany (pipelined by psycopg): the ORM's bulk path costs more than the rest of recording
+        session.connection().execute(insert(_INTERACTIONS), rows)
     return [c.delivery_id for c, *_ in sent if c.delivery_id in done]
 
 

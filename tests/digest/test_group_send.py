@@ -1,0 +1,120 @@
+"""Sending in groups: each group marked ``submitting`` in one statement right before it goes out, answers
+recorded in one statement, the claims' fencing tokens honoured row by row, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from service.digest import claim as claims
+from service.digest.backends import SendResult
+from service.digest.backends.outbox import OutboxBackend
+from service.digest.plan import plan_deliveries
+from service.digest.send import send_batch
+from service.models import Delivery, Interaction
+from tests.digest.conftest import DAY, add_papers, add_subscriber
+
+
+def _planned(rt, n: int) -> list[int]:
+    with rt.db.session() as session:
+        add_papers(session, 4)
+        for i in range(n):
+            add_subscriber(session, f"reader{i}@example.com")
+        return plan_deliveries(session, DAY).planned
+
+
+def test_group_marks_and_records_only_rows_still_under_their_claim(any_runtime):
+    rt = any_runtime
+    ids = _planned(rt, 4)
+    with rt.db.session() as session:
+        taken, _ = claims.claim_many(session, ids)
+    stale = claims.Claim(taken[1].delivery_id, taken[1].attempt - 1)  # a claim another worker has since renewed
+    with rt.db.session() as session:
+        marked = claims.mark_submitting_many(
+            session, [(c, f"<m{c.delivery_id}@t>") for c in (taken[0], stale, taken[2])]
+        )
+    assert marked == {taken[0].delivery_id, taken[2].delivery_id}
+    picks = [{"paper_id": 1, "position": 1}, {"paper_id": 2, "position": 2}]
+    with rt.db.session() as session:
+        done = claims.record_sent_many(
+            session,
+            [
+                (taken[0], "sg-0", 1, picks),
+                (taken[2], None, 3, picks),  # the provider gave no id
+                (taken[3], "sg-3", 4, picks),  # never marked submitting: not recorded as sent
+            ],
+        )
+    assert done == [taken[0].delivery_id, taken[2].delivery_id]
+    with rt.db.session() as session:
+        rows = {d.id: d for d in session.scalars(select(Delivery))}
+        interactions = session.scalar(select(func.count()).select_from(Interaction).where(Interaction.kind == "sent"))
+    assert (rows[taken[0].delivery_id].status, rows[taken[0].delivery_id].provider_message_id) == ("sent", "sg-0")
+    assert rows[taken[0].delivery_id].message_id == f"<m{taken[0].delivery_id}@t>"
+    assert (rows[taken[2].delivery_id].status, rows[taken[2].delivery_id].provider_message_id) == ("sent", None)
+    assert rows[taken[1].delivery_id].status == "sending" and rows[taken[3].delivery_id].status == "sending"
+    assert interactions == 4  # two picks for each of the two recorded
+
+
+class CountingOutbox(OutboxBackend):
+    """The outbox, noting what was already marked ``submitting`` whenever a group goes out."""
+
+    in_flight = 3
+
+    def __init__(self, directory, rt) -> None:  # noqa: ANN001
+        super().__init__(directory)
+        self.rt = rt
+        self.groups: list[list[int]] = []
+        self.submitting_seen: list[int] = []
+
+    def send_many(self, messages, before_send=None, after_send=None):  # noqa: ANN001, ANN201
+        with self.rt.db.session() as session:
+            self.submitting_seen.append(
+                session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "submitting"))
+            )
+        self.groups.append([m.delivery_id for m in messages])
+        return super().send_many(messages, before_send, after_send)
+
+
+def test_a_batch_goes_out_in_groups_marked_just_before_each_one(any_runtime):
+    rt = any_runtime
+    ids = _planned(rt, 7)
+    backend = CountingOutbox(rt.settings.OUTBOX_DIR, rt)
+    result = send_batch(rt, ids, backend=backend)
+    assert result.sent == 7
+    assert [len(g) for g in backend.groups] == [3, 3, 1]
+    # while a group was going out, only that group was in doubt: the earlier ones were already recorded
+    assert backend.submitting_seen == [3, 3, 1]
+    with rt.db.session() as session:
+        assert set(session.scalars(select(Delivery.status))) == {"sent"}
+        shown = sum(len(p) for p in session.scalars(select(Delivery.picks)))
+        recorded = session.scalar(select(func.count()).select_from(Interaction).where(Interaction.kind == "sent"))
+    assert recorded == shown
+
+
+def test_prepare_encodes_the_sendgrid_body_once_before_the_send(sink):
+    import json
+
+    from service.digest.backends.sendgrid import SendGridBackend, v3_body
+    from service.digest.message import OutgoingMessage
+
+    backend = SendGridBackend("SG.test-key", sink.url)
+    message = OutgoingMessage(
+        to="a@example.com", from_="P <p@example.com>", subject="s", text="t", html="<p>h</p>", message_id="<x@t>"
+    )
+    ready = backend.prepare(message)
+    assert json.loads(ready.payload) == v3_body(message) and backend.prepare(ready) is ready
+    assert isinstance(backend.send(ready), SendResult)
+    assert sink.received[0]["body"] == v3_body(message)
+
+
+def test_planning_twice_creates_each_delivery_once_with_skips_recorded(any_runtime):
+    rt = any_runtime
+    ids = _planned(rt, 3)
+    with rt.db.session() as session:
+        add_subscriber(session, "late@example.com")  # subscribed after the first plan
+        again = plan_deliveries(session, DAY)
+    assert len(ids) == 3 and len(again.planned) == 1 and again.skipped == 0
+    with rt.db.session() as session:
+        rows = session.execute(select(Delivery.status, Delivery.picks, Delivery.attempts)).all()
+    assert len(rows) == 4 and {(status, tuple(picks), attempts) for status, picks, attempts in rows} == {
+        ("planned", (), 0)
+    }
