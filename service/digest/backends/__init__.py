@@ -60,6 +60,29 @@ def withdrawn_by(message: OutgoingMessage, before_send: BeforeSend | None) -> No
         return exc
 
 
+def send_guarded(
+    send: Callable[[OutgoingMessage], SendResult],
+    message: OutgoingMessage,
+    before_send: BeforeSend | None,
+    after_send: AfterSend | None,
+) -> SendResult | SendError:
+    """One message through ``send_many``'s protocol: ask ``before_send``, send, report to ``after_send``.
+
+    Every backend's ``send_many`` uses this, so withdrawal and recording behave the same whatever the backend.
+    """
+    withdrawn = withdrawn_by(message, before_send)
+    if withdrawn is not None:
+        return withdrawn
+    outcome: SendResult | SendError
+    try:
+        outcome = send(message)
+    except SendError as exc:
+        outcome = exc
+    if after_send is not None:
+        after_send(message, outcome)
+    return outcome
+
+
 @dataclass(frozen=True)
 class SendResult:
     """The provider accepted the message; its id (SendGrid's X-Message-Id, the outbox file name)."""
@@ -111,5 +134,6 @@ __all__ = [
     "SendResult",
     "TransientSendError",
     "get_backend",
+    "send_guarded",
     "withdrawn_by",
 ]

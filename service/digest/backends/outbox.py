@@ -13,7 +13,14 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from service.digest.backends import AfterSend, BeforeSend, SendError, SendResult, TransientSendError, withdrawn_by
+from service.digest.backends import (
+    AfterSend,
+    BeforeSend,
+    SendError,
+    SendResult,
+    TransientSendError,
+    send_guarded,
+)
 from service.digest.message import OutgoingMessage
 
 
@@ -62,21 +69,7 @@ class OutboxBackend:
         before_send: BeforeSend | None = None,
         after_send: AfterSend | None = None,
     ) -> list[SendResult | SendError]:
-        results: list[SendResult | SendError] = []
-        for message in messages:
-            withdrawn = withdrawn_by(message, before_send)
-            if withdrawn is not None:
-                results.append(withdrawn)
-                continue
-            outcome: SendResult | SendError
-            try:
-                outcome = self.send(message)
-            except SendError as exc:
-                outcome = exc
-            if after_send is not None:
-                after_send(message, outcome)
-            results.append(outcome)
-        return results
+        return [send_guarded(self.send, message, before_send, after_send) for message in messages]
 
     def was_accepted(self, delivery_id: int) -> bool | None:
         return (self.directory / f"delivery-{delivery_id:08d}.eml").exists()

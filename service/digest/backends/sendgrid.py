@@ -46,8 +46,8 @@ from service.digest.backends import (
     SendError,
     SendResult,
     TransientSendError,
+    send_guarded,
 )
-from service.digest.backends import withdrawn_by as _withdrawn
 from service.digest.message import OutgoingMessage
 
 IDLE_RECONNECT_S = 20.0  # reconnect before reusing a connection idle this long (servers close idle ones)
@@ -254,17 +254,7 @@ class SendGridBackend:
         in flight are in doubt."""
 
         def one(message: OutgoingMessage) -> SendResult | SendError:
-            withdrawn = _withdrawn(message, before_send)
-            if withdrawn is not None:
-                return withdrawn
-            outcome: SendResult | SendError
-            try:
-                outcome = self.send(message)
-            except SendError as exc:
-                outcome = exc
-            if after_send is not None:
-                after_send(message, outcome)
-            return outcome
+            return send_guarded(self.send, message, before_send, after_send)
 
         if len(messages) <= 1:
             return [one(m) for m in messages]
