@@ -17,7 +17,8 @@ COPY pyproject.toml README.md ./
 COPY service ./service
 COPY workers ./workers
 COPY templates ./templates
-RUN pip install . && pip install "flower>=2,<3"
+# editable: templates/ sits beside service/ in /app, where the code finds it
+RUN pip install -e ".[monitoring]"
 
 USER paperboy
 EXPOSE 8000
