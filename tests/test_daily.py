@@ -1,0 +1,33 @@
+"""``paperboy daily``: the inbox's pages go out as digests even when the API cannot be reached."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+
+from service.daily import run_daily
+from service.demo import SAMPLE_PAGES
+from service.runtime import Runtime
+from service.subscribers.lifecycle import create_confirmed
+
+
+def test_daily_ingests_the_inbox_trains_and_sends_despite_a_failed_fetch(runtime: Runtime) -> None:
+    settings = dataclasses.replace(runtime.settings, HF_API_BASE_URL="http://127.0.0.1:9", HTTP_TIMEOUT_S=1.0)
+    rt = Runtime(settings, runtime.db, runtime.links)
+    inbox = settings.INBOX_DIR
+    inbox.mkdir(parents=True, exist_ok=True)
+    shutil.copy(sorted(SAMPLE_PAGES.glob("*.txt"))[0], inbox / "today.txt")
+    with rt.db.session() as session:
+        create_confirmed(session, "reader@example.com", topics=["diffusion"])
+
+    report = run_daily(rt, dt.datetime.now(dt.UTC).date())
+
+    assert report["inbox"]["pages"] == 1 and report["inbox"]["new_papers"] > 0
+    assert "error" in report["fetch"]  # nothing listens on port 9: reported, not fatal
+    assert report["train"]["status"] == "ready"
+    assert report["send"] == {"planned": 1, "sent": 1, "skipped": 0, "failed": 0}
+    assert report["ok"] is True
+    assert len(list(settings.OUTBOX_DIR.glob("*.eml"))) == 1
+    again = run_daily(rt, dt.datetime.now(dt.UTC).date())
+    assert again["send"]["sent"] == 0 and again["inbox"]["pages"] == 0
