@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, any_, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from service.models import Interaction, Paper, Subscriber
 from service.recommend.content import TextVectorizer, keyword_pattern, paper_text
@@ -64,23 +67,68 @@ def _seed(subscriber_id: int, day: dt.date) -> int:
     return int.from_bytes(hashlib.sha256(f"{subscriber_id}:{day.isoformat()}".encode()).digest()[:8], "big")
 
 
-def _candidates(session: Session, ids: list[int], stored: StoredModel | None) -> Candidates:
-    by_id = {p.id: p for p in session.scalars(select(Paper).where(Paper.id.in_(ids)))} if ids else {}
-    papers = [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
-    texts = [paper_text(p.title, p.abstract) for p in papers]
+def _in(session: Session, column: InstrumentedAttribute, values: Sequence[int]) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL ``= ANY(:array)``, one bound array instead of one parameter per value."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(column.type)))
+    return column.in_(values)
+
+
+@dataclass(frozen=True)
+class _TextSide:
+    """What depends only on the candidates' text and the model: the same for every batch of one day's send."""
+
+    model: object | None  # the model these were computed with (held, so its identity cannot be reused)
+    vectorizer: TextVectorizer
+    features: sp.csr_matrix
+    views: ItemViews | None
+    similarity: np.ndarray
+
+
+_TEXT_CACHE: OrderedDict[tuple[int, tuple[str, ...]], _TextSide] = OrderedDict()
+_TEXT_CACHE_LOCK = threading.Lock()
+_TEXT_CACHE_SIZE = 8  # distinct candidate sets kept per model (one send has a few groups of candidates)
+
+
+def _text_side(texts: list[str], stored: StoredModel | None) -> _TextSide:
+    """TF-IDF, model views and the c x c similarity of the candidates, cached per (model object, exact texts).
+
+    Read-only results: callers never modify them. A new model (training or fold-in reloads) starts a new cache.
+    """
+    model = stored.model if stored else None
+    key = (id(model), tuple(texts))
+    with _TEXT_CACHE_LOCK:
+        hit = _TEXT_CACHE.get(key)
+        if hit is not None and hit.model is model:
+            _TEXT_CACHE.move_to_end(key)
+            return hit
     vectorizer = stored.model.vectorizer if stored else TextVectorizer.fit(texts)
     features = vectorizer.transform(texts)
     if features.shape[1] and features.nnz == 0 and not stored:
-        features = sp.csr_matrix((len(papers), 0), dtype=np.float32)
+        features = sp.csr_matrix((len(texts), 0), dtype=np.float32)
     views = stored.model.item_views(features) if stored else None
-    similarity = (features @ features.T).toarray() if features.shape[1] else np.eye(len(papers))
-    trending = trending_for(session, papers)
+    similarity = (features @ features.T).toarray() if features.shape[1] else np.eye(len(texts))
+    side = _TextSide(model, vectorizer, features, views, similarity.astype(np.float32))
+    with _TEXT_CACHE_LOCK:
+        for k in [k for k, v in _TEXT_CACHE.items() if v.model is not model]:
+            del _TEXT_CACHE[k]  # entries of an older model: never hit again, and they keep it in memory
+        _TEXT_CACHE[key] = side
+        while len(_TEXT_CACHE) > _TEXT_CACHE_SIZE:
+            _TEXT_CACHE.popitem(last=False)
+    return side
+
+
+def _candidates(session: Session, ids: list[int], stored: StoredModel | None) -> Candidates:
+    by_id = {p.id: p for p in session.scalars(select(Paper).where(_in(session, Paper.id, ids)))} if ids else {}
+    papers = [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+    side = _text_side([paper_text(p.title, p.abstract) for p in papers], stored)
+    trending = trending_for(session, papers)  # live counts (clicks, upvotes): recomputed on every call
     trend = standardise(trending.scores[None, :])[0] if papers else np.zeros(0, np.float32)
     return Candidates(
-        papers, features, views, similarity.astype(np.float32),
+        papers, side.features, side.views, side.similarity,
         [f"{p.title or ''}\n{p.abstract or ''}" for p in papers],
         [{_norm_name(a) for a in (p.authors or []) if isinstance(a, str)} for p in papers],
-        trend, trending.scores, trending.reasons, vectorizer,
+        trend, trending.scores, trending.reasons, side.vectorizer,
     )  # fmt: skip
 
 
@@ -135,7 +183,7 @@ def _rank_batch(
     keywords: _KeywordIndex,
     day: dt.date,
 ) -> dict[int, list[Pick]]:
-    subs = {s.id: s for s in session.scalars(select(Subscriber).where(Subscriber.id.in_(batch)))}
+    subs = {s.id: s for s in session.scalars(select(Subscriber).where(_in(session, Subscriber.id, batch)))}
     c = len(cands.papers)
     if c == 0:
         return {sid: [] for sid in batch}
@@ -144,8 +192,8 @@ def _rank_batch(
     row = {sid: i for i, sid in enumerate(batch)}
     for sid, pid in session.execute(
         select(Interaction.subscriber_id, Interaction.paper_id).where(
-            Interaction.subscriber_id.in_(batch),
-            Interaction.paper_id.in_(list(col)),
+            _in(session, Interaction.subscriber_id, batch),
+            _in(session, Interaction.paper_id, list(col)),
             Interaction.kind.in_(("sent", "less")),
         )
     ):
@@ -202,14 +250,24 @@ def _less_like_this(
     rows = session.execute(
         select(Interaction.subscriber_id, Paper.title, Paper.abstract)
         .join(Paper, Paper.id == Interaction.paper_id)
-        .where(Interaction.subscriber_id.in_(batch), Interaction.kind == "less")
+        .where(_in(session, Interaction.subscriber_id, batch), Interaction.kind == "less")
     ).all()
     if not rows:
         return out
-    sims = (vectorizer.transform([paper_text(t, a) for _, t, a in rows]) @ cands.features.T).toarray()
+    sims = _text_similarity([paper_text(t, a) for _, t, a in rows], cands, vectorizer)
     for k, (sid, _, _) in enumerate(rows):
         np.maximum(out[row[sid]], LESS_PENALTY * sims[k], out=out[row[sid]])
     return out
+
+
+def _text_similarity(texts: list[str], cands: Candidates, vectorizer: TextVectorizer) -> np.ndarray:
+    """(len(texts), n_candidates) cosine; each distinct text transformed once (readers share many papers).
+
+    Rows are independent (per-row tf-idf, l2 norm and dot products), so this equals transforming every text.
+    """
+    slot: dict[str, int] = {}
+    rows = [slot.setdefault(t, len(slot)) for t in texts]
+    return (vectorizer.transform(list(slot)) @ cands.features.T).toarray()[rows]
 
 
 @dataclass
@@ -227,7 +285,7 @@ def _history_similarity(
     if not liked or not vectorizer.dim or cands.features.shape[1] != vectorizer.dim:
         return {}
     order = [(sid, title, text) for sid, items in liked.items() for title, text in items]
-    sims = (vectorizer.transform([text for _, _, text in order]) @ cands.features.T).toarray()
+    sims = _text_similarity([text for _, _, text in order], cands, vectorizer)
     out: dict[int, History] = {}
     start = 0
     for sid, items in liked.items():
@@ -242,7 +300,7 @@ def _liked_history(session: Session, batch: list[int]) -> dict[int, list[tuple[s
         select(Interaction.subscriber_id, Paper.title, Paper.abstract)
         .join(Paper, Paper.id == Interaction.paper_id)
         .where(
-            Interaction.subscriber_id.in_(batch),
+            _in(session, Interaction.subscriber_id, batch),
             Interaction.kind.in_(("click", "more")),
             Interaction.suspected_scanner.is_(False),
         )
@@ -277,8 +335,10 @@ def _pick(
     followed = {_norm_name(a): str(a).strip() for a in _words(sub.followed_authors)}
     if followed:
         for j in np.argsort(-score):
+            if len(chosen) >= n:
+                break
             hit = next((followed[a] for a in cands.authors[j] if a in followed), None)
-            if hit and allowed[j] and len(chosen) < n:
+            if hit and allowed[j]:
                 chosen.append(Pick(cands.papers[j].id, float(score[j]), f"new from {hit}, whom you follow", "followed"))
                 taken[j] = True
 
@@ -286,29 +346,28 @@ def _pick(
     explore_slot = 1 if n >= 3 else 0
     pool = np.flatnonzero(allowed & ~taken)
     pool = pool[np.argsort(-score[pool], kind="stable")][: max(4 * n, 30)]
-    picked_idx = [j for j in np.flatnonzero(taken)]
+    picked = bool(taken.any())
+    # highest similarity of every candidate to anything picked so far, kept up to date one column per pick
+    closest = cands.similarity[:, taken].max(axis=1) if picked else None
     rel = score[pool]
     rel_n = (rel - rel.min()) / (rel.max() - rel.min()) if len(rel) and rel.max() > rel.min() else np.ones(len(rel))
     remaining = list(range(len(pool)))
     while remaining and len(chosen) < n - explore_slot:
-        if picked_idx:
-            redundancy = cands.similarity[np.ix_(pool[remaining], picked_idx)].max(axis=1)
-        else:
-            redundancy = np.zeros(len(remaining))
+        redundancy = closest[pool[remaining]] if closest is not None else np.zeros(len(remaining))
         mmr = MMR_LAMBDA * rel_n[remaining] - (1 - MMR_LAMBDA) * redundancy
         k = remaining.pop(int(np.argmax(mmr)))
         j = int(pool[k])
         reason = _reason(j, include, topic_hits, cands, history, known, sub)
         chosen.append(Pick(cands.papers[j].id, float(score[j]), reason, "for_you"))
         taken[j] = True
-        picked_idx.append(j)
+        closest = cands.similarity[:, j].copy() if closest is None else np.maximum(closest, cands.similarity[:, j])
 
     # 3. one exploration pick: well-liked by everyone, unlike what was picked, varied by day
     if explore_slot and len(chosen) < n:
         rest = np.flatnonzero(allowed & ~taken)
         if len(rest):
             rng = np.random.default_rng(_seed(sub.id, day))
-            novelty = 1 - (cands.similarity[np.ix_(rest, picked_idx)].max(axis=1) if picked_idx else 0)
+            novelty = 1 - (closest[rest] if closest is not None else 0)
             value = novelty + 0.5 * cands.trend[rest] + rng.gumbel(size=len(rest)) * 0.5
             j = int(rest[int(np.argmax(value))])
             chosen.append(Pick(cands.papers[j].id, float(score[j]), "something different: outside your usual reading",

@@ -207,3 +207,38 @@ def test_a_training_killed_midway_is_marked_failed_and_never_used(runtime, world
         row = s.get(ModelVersion, dead_id)
         assert row.status == "failed" and "interrupted" in row.error
         assert latest_model(s).version_id == newer["model_version"] > dead_id
+
+
+def test_same_digest_on_sqlite_and_postgresql_and_on_a_repeat_call(any_runtime):
+    """The id filters (bound array on PostgreSQL) drop sent and "less" papers alike; a second batch agrees."""
+    rt = any_runtime
+    with rt.db.session() as s:
+        past = {t: add_papers(s, t, 8) for t in ("diffusion", "graphs", "robotics", "speech")}
+        ivy = add_subscriber(s, "ivy@example.org", papers_per_email=5)
+        add_events(s, ivy, past["diffusion"][:5], "click")
+    train_model(rt)
+    cands = new_candidates(rt, per_topic=4)
+    all_ids = [p for ids in cands.values() for p in ids]
+    with rt.db.session() as s:
+        add_events(s, ivy, cands["diffusion"][:2], "sent")
+        add_events(s, ivy, cands["speech"][:1], "less")
+    first = rank(rt, [ivy], all_ids)[ivy]
+    chosen = {p.paper_id for p in first}
+    assert first and not chosen & set(cands["diffusion"][:2] + cands["speech"][:1])
+    assert next(p for p in first if p.section == "for_you").paper_id in cands["diffusion"][2:]
+    assert rank(rt, [ivy], all_ids)[ivy] == first
+
+
+def test_trending_reflects_upvotes_that_arrive_between_batches(runtime, world):
+    """The candidates' text side is reused across batches of one send; the live trending counts are not."""
+    train_model(runtime)
+    cands = new_candidates(runtime, per_topic=3)
+    all_ids = [p for ids in cands.values() for p in ids]
+    with runtime.db.session() as s:
+        s.get(Subscriber, world["bob"]).papers_per_email = 2  # no exploration slot: trending papers stay trending
+    before = rank(runtime, [world["bob"]], all_ids)[world["bob"]]
+    assert not any(p.reason.startswith("trending: ") for p in before)
+    with runtime.db.session() as s:
+        s.get(Paper, cands["speech"][0]).upvotes = 77
+    after = rank(runtime, [world["bob"]], all_ids)[world["bob"]]
+    assert any(p.paper_id == cands["speech"][0] and p.reason == "trending: 77 upvotes" for p in after)
