@@ -40,6 +40,7 @@ from service.digest.build import render_delivery  # noqa: E402
 from service.digest.message import outgoing  # noqa: E402
 from service.models import Delivery, Paper, Subscriber, utcnow  # noqa: E402
 from service.runtime import Runtime  # noqa: E402
+from tools.sendgrid_sink import start_sink_process  # noqa: E402
 
 DAY = dt.date(2025, 6, 3)
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -77,16 +78,6 @@ def populate(rt: Runtime, n_subscribers: int, n_papers: int) -> None:
                     for i in range(start, min(n_subscribers, start + 5000))
                 ],
             )
-
-
-def start_sink() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "tools" / "sendgrid_sink.py"), "--port", "0", "--no-record"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    return proc, json.loads(proc.stdout.readline())["url"]
 
 
 def start_worker(env: dict[str, str], name: str, concurrency: int) -> subprocess.Popen:
@@ -246,7 +237,7 @@ def main() -> int:
     db_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
     broker = "redis://127.0.0.1:6379/9"
-    sink, sink_url = start_sink()
+    sink, sink_url = start_sink_process("--no-record")
     workers: list[subprocess.Popen] = []
     tmp = tempfile.TemporaryDirectory(prefix="paperboy-bench-")
     try:

@@ -13,7 +13,6 @@ import datetime as dt
 import http.client
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,6 +31,7 @@ from service.digest.message import outgoing  # noqa: E402
 from service.digest.send import send_due_digests  # noqa: E402
 from service.models import Delivery, Paper, Subscriber, utcnow  # noqa: E402
 from service.runtime import Runtime  # noqa: E402
+from tools.sendgrid_sink import start_sink_process  # noqa: E402
 
 DAY = dt.date(2025, 6, 3)
 
@@ -55,17 +55,6 @@ def populate(rt: Runtime, n_subscribers: int, n_papers: int) -> None:
             )
         for i in range(n_subscribers):
             session.add(Subscriber(email=f"reader{i}@example.com", status="confirmed", confirmed_at=utcnow()))
-
-
-def start_sink() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "tools" / "sendgrid_sink.py"), "--port", "0", "--no-record"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    return proc, json.loads(line)["url"]
 
 
 def bench_render(rt: Runtime, rounds: int) -> dict[str, float]:
@@ -141,7 +130,7 @@ def main() -> int:
     parser.add_argument("--render-rounds", type=int, default=2)
     args = parser.parse_args()
 
-    sink, url = start_sink()
+    sink, url = start_sink_process("--no-record")
     try:
         with tempfile.TemporaryDirectory(prefix="paperboy-bench-") as tmp:
             rt = Runtime.from_env(

@@ -17,12 +17,14 @@ import argparse
 import itertools
 import json
 import secrets
+import subprocess
 import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 REASONS = {
@@ -239,6 +241,17 @@ class SendGridSink:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def start_sink_process(*args: str) -> tuple[subprocess.Popen, str]:
+    """This sink as its own process (benchmarks: it must not share the caller's GIL); returns it and its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    return proc, json.loads(proc.stdout.readline())["url"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ committed: they read it in a session of their own. A suppressed address gets not
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from service.digest.backends import get_backend
 from service.digest.message import outgoing
@@ -19,53 +20,38 @@ from service.subscribers.suppression import is_suppressed
 log = logging.getLogger(__name__)
 
 
-def _load(rt: Runtime, subscriber_id: int) -> Subscriber | None:
+def _mail(rt: Runtime, subscriber_id: int, message: str, links: Callable[[Subscriber], dict[str, object]]) -> None:
+    """Render ``message`` for the subscriber and send it at once; a suppressed address gets nothing."""
     with rt.db.session() as session:
         subscriber = session.get(Subscriber, subscriber_id)
         if subscriber is None:
             raise LookupError(f"no subscriber with id {subscriber_id}")
         if is_suppressed(session, subscriber.email):
             log.info("not mailing subscriber %s: address is suppressed", subscriber_id)
-            return None
-        session.expunge(subscriber)
-        return subscriber
-
-
-def _send(rt: Runtime, subscriber: Subscriber, message: str, context: dict[str, object]) -> None:
-    rendered = templates().render(
-        message, dict(context, email=subscriber.email, postal_address=rt.settings.POSTAL_ADDRESS)
-    )
+            return
+        email = subscriber.email
+        context = dict(links(subscriber), email=email, postal_address=rt.settings.POSTAL_ADDRESS)
+    rendered = templates().render(message, context)
     backend = get_backend(rt.settings)
     try:
-        backend.send(outgoing(rendered, to=subscriber.email, from_=rt.settings.MAIL_FROM, category=message))
+        backend.send(outgoing(rendered, to=email, from_=rt.settings.MAIL_FROM, category=message))
     finally:
         backend.close()
 
 
 def send_confirmation_email(rt: Runtime, subscriber_id: int) -> None:
     """Send the double opt-in link; raises ``LookupError`` for an unknown id, ``SendError`` when not accepted."""
-    subscriber = _load(rt, subscriber_id)
-    if subscriber is None:
-        return
-    _send(
-        rt,
-        subscriber,
-        "confirm-subscription",
-        {"confirm_url": rt.links.confirm(subscriber.id, subscriber.token_version)},
-    )
+    _mail(rt, subscriber_id, "confirm-subscription", lambda s: {"confirm_url": rt.links.confirm(s.id, s.token_version)})
 
 
 def send_preferences_email(rt: Runtime, subscriber_id: int) -> None:
     """Send the signed preferences link (and an unsubscribe link) to the subscriber's own address."""
-    subscriber = _load(rt, subscriber_id)
-    if subscriber is None:
-        return
-    _send(
+    _mail(
         rt,
-        subscriber,
+        subscriber_id,
         "preferences-link",
-        {
-            "preferences_url": rt.links.preferences(subscriber.id, subscriber.token_version),
-            "unsubscribe_url": rt.links.unsubscribe(subscriber.id, subscriber.token_version),
+        lambda s: {
+            "preferences_url": rt.links.preferences(s.id, s.token_version),
+            "unsubscribe_url": rt.links.unsubscribe(s.id, s.token_version),
         },
     )

@@ -61,14 +61,20 @@ def _feedback_payload(token: str) -> dict:
     return payload
 
 
+def _feedback_target(session, payload: dict):
+    """The paper the feedback link names, or the 404 page when it is gone."""
+    target = resolve_click(session, payload["d"], payload["p"])
+    if target is None:
+        abort(404, description="This paper is no longer in our archive.")
+    return target
+
+
 @bp.get("/feedback/<token>")
 def feedback_page(token: str):
     """A confirm button: a scanner's GET records nothing."""
     payload = _feedback_payload(token)
     with get_db().session() as session:
-        target = resolve_click(session, payload["d"], payload["p"])
-        if target is None:
-            abort(404, description="This paper is no longer in our archive.")
+        target = _feedback_target(session, payload)
         return render_template("web/feedback.html", token=token, kind=payload["k"], title=target.title)
 
 
@@ -76,8 +82,6 @@ def feedback_page(token: str):
 def feedback_post(token: str):
     payload = _feedback_payload(token)
     with get_db().session() as session:
-        target = resolve_click(session, payload["d"], payload["p"])
-        if target is None:
-            abort(404, description="This paper is no longer in our archive.")
+        target = _feedback_target(session, payload)
         record_feedback(session, delivery_id=payload["d"], paper_id=payload["p"], kind=payload["k"])
     return render_template("web/feedback_done.html", kind=payload["k"], title=target.title)
