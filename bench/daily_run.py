@@ -129,15 +129,58 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-class MemorySampler:
-    """Peak RSS of each worker (main process + pool children, summed) and of its largest single process."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (0 once it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, workers: list[subprocess.Popen]) -> None:
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+class RunSampler:
+    """During the run, every 0.25 s: peak RSS of each worker (main process + pool children, summed) and of its
+    largest process, and the CPU time every process on the machine used, by role (workers, sink, PostgreSQL,
+    Redis, the rest): where the two cores went."""
+
+    def __init__(self, workers: list[subprocess.Popen], sink_pid: int) -> None:
         self.workers = workers
+        self.sink_pid = sink_pid
         self.peak_total = [0] * len(workers)
         self.peak_process = [0] * len(workers)
+        self._start_cpu: dict[int, float] = {}
+        self._last_cpu: dict[int, tuple[str, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _role(self, pid: int) -> str:
+        if pid == self.sink_pid:
+            return "sink"
+        name = process_name(pid)
+        if name.startswith("postgres"):
+            return "postgresql"
+        if name.startswith("redis"):
+            return "redis"
+        try:
+            pgid = os.getpgid(pid)
+        except OSError:
+            return "other"
+        return "workers" if any(pgid == w.pid for w in self.workers) else "other"
+
+    def _sample_cpu(self) -> None:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                pid = int(entry)
+                used = cpu_seconds(pid)
+                role = self._last_cpu[pid][0] if pid in self._last_cpu else self._role(pid)
+                self._last_cpu[pid] = (role, used)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -145,15 +188,26 @@ class MemorySampler:
                 sizes = [rss_kib(pid) for pid in group_pids(worker.pid)]
                 self.peak_total[i] = max(self.peak_total[i], sum(sizes))
                 self.peak_process[i] = max([self.peak_process[i], *sizes])
+            self._sample_cpu()
             self._stop.wait(0.25)
 
-    def __enter__(self) -> MemorySampler:
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds used during the run, by role (processes started during the run count from zero)."""
+        out: dict[str, float] = {}
+        for pid, (role, used) in self._last_cpu.items():
+            out[role] = out.get(role, 0.0) + used - self._start_cpu.get(pid, 0.0)
+        return {role: round(seconds, 1) for role, seconds in sorted(out.items())}
+
+    def __enter__(self) -> RunSampler:
+        self._sample_cpu()
+        self._start_cpu = {pid: used for pid, (_role, used) in self._last_cpu.items()}
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._sample_cpu()
 
 
 def _post_loop(url: str, data: bytes, threads: int, total: int) -> tuple[int, int]:
@@ -269,7 +323,7 @@ def main() -> int:
 
         workers = [start_worker(env, f"bench{i}-{os.getpid()}", args.worker_concurrency) for i in range(args.workers)]
         time.sleep(4.0)  # workers import the app and connect
-        with MemorySampler(workers) as memory:
+        with RunSampler(workers, sink.pid) as memory:
             start = time.perf_counter()
             cli = subprocess.run(
                 [str(BIN / "paperboy"), "send", "--date", DAY.isoformat(), "--json"],
@@ -307,6 +361,7 @@ def main() -> int:
         tmp.cleanup()
 
     rate = report["sent"] / elapsed
+    cpu = memory.cpu_by_role()
     result = {
         "subscribers": args.subscribers,
         "papers": args.papers,
@@ -324,6 +379,8 @@ def main() -> int:
         },
         "raw_post_to_sink": raw,
         "digests_vs_raw_posts": round(rate / raw["per_second"], 3),
+        "cpu_seconds_during_run": cpu,
+        "cpu_ms_per_digest": {role: round(1000 * seconds / max(1, report["sent"]), 3) for role, seconds in cpu.items()},
         "worker_peak_rss_mib": {
             "per_worker_total": [round(kib / 1024, 1) for kib in memory.peak_total],
             "largest_process": round(max(memory.peak_process) / 1024, 1),

@@ -23,10 +23,17 @@ def _add_papers(rt: Runtime, per_topic: int = 6) -> None:
     with rt.db.session() as session:
         for day, (topic, words) in enumerate(TOPICS.items()):
             for i in range(per_topic):
-                title = f"{topic.title()} study {i}: {' '.join(words.split()[i % 4: i % 4 + 3])}"
-                session.add(Paper(title=title, title_key=f"{topic}-{i}", abstract=words, upvotes=i,
-                                  url=f"https://example.org/{topic}/{i}",
-                                  listing_date=dt.date(2026, 11, 1) + dt.timedelta(days=day)))
+                title = f"{topic.title()} study {i}: {' '.join(words.split()[i % 4 : i % 4 + 3])}"
+                session.add(
+                    Paper(
+                        title=title,
+                        title_key=f"{topic}-{i}",
+                        abstract=words,
+                        upvotes=i,
+                        url=f"https://example.org/{topic}/{i}",
+                        listing_date=dt.date(2026, 11, 1) + dt.timedelta(days=day),
+                    )
+                )
 
 
 def test_click_model_prefers_matching_papers_and_top_positions() -> None:

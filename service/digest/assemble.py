@@ -11,19 +11,36 @@ text: the text environment's ``finalize``). The result is byte for byte what ren
 
 Anything the placeholders cannot stand in for (a template that computes with a reader's value) makes the
 assembler render that digest whole instead, logged once.
+
+What would still cost a pass over the whole digest is done on the pieces instead, each once per batch, with the
+whole-digest pass kept as the fallback wherever a reader's value could make the shortcut differ: the text
+finalizer's cleaning of each card (``Form.joins_cleanly``), ``tidy_text`` over the text body
+(``Form.fill_tidy``), and the JSON escaping of both bodies for the SendGrid request
+(``RenderedMessage.json_literals``). Card forms depend only on their paper, so they are kept across batches.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
+from jinja2 import Template
 from markupsafe import Markup, escape
 
-from service.digest.render import EmailTemplates, RenderedMessage, clean_text, one_line, tidy_text
+from service.digest.render import (
+    EmailTemplates,
+    RenderedMessage,
+    clean_text,
+    collapse_blank_lines,
+    is_plain,
+    one_line,
+    tidy_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +108,14 @@ def slot(name: str) -> Markup:
 
 
 class Form:
-    """Rendered output split at its placeholders: literal, name, literal, ..., literal."""
+    """Rendered output split at its placeholders: literal, name, literal, ..., literal.
 
-    __slots__ = ("literals", "names")
+    ``fill`` takes the values in the order of the names the form was made with (``allowed``). Filled with the
+    values' ``json_chars`` instead (``fill_json``), it gives the output's ``json_chars``: JSON escapes each
+    character on its own, so the literals are escaped once per batch, not once per digest.
+    """
+
+    __slots__ = ("_get", "_joined", "_joined_json", "_tidied", "joins_cleanly", "literals", "names")
 
     def __init__(self, rendered: str, allowed: Sequence[str]) -> None:
         parts = _SLOT.split(rendered)
@@ -102,18 +124,118 @@ class Form:
         unknown = set(self.names) - set(allowed)
         if unknown or any(_OPEN in literal for literal in self.literals):
             raise ValueError(f"the template changed a placeholder: {sorted(unknown) or 'mangled'}")
+        self._get = _getter([list(allowed).index(name) for name in self.names])
+        self._joined: list[str] = list(parts)  # the literals in place; the values go in between
+        self._joined_json: list[str] = [json_chars(part) for part in parts]
+        self._tidied: dict[tuple[int, int], tuple[str, str] | None] = {}
+        # Clean text stays clean with clean values in the slots if nothing after a slot starts with a character
+        # that Unicode normalisation could combine with what precedes it (no ASCII character combines).
+        self.joins_cleanly = all(clean_text(lit) == lit for lit in self.literals) and all(
+            not lit or lit[0].isascii() for lit in self.literals[1:]
+        )
 
-    def fill(self, values: Mapping[str, str]) -> str:
-        literals = self.literals
-        out = [literals[0]]
-        for i, name in enumerate(self.names, 1):
-            out.append(values[name])
-            out.append(literals[i])
-        return "".join(out)
+    def fill(self, values: Sequence[str]) -> str:
+        joined = self._joined.copy()
+        joined[1::2] = self._get(values)
+        return "".join(joined)
+
+    def fill_json(self, values_json: Sequence[str]) -> str:
+        """``json_chars(self.fill(values))``, given ``json_chars`` of the values."""
+        joined = self._joined_json.copy()
+        joined[1::2] = self._get(values_json)
+        return "".join(joined)
+
+    def fill_tidy(self, values: Sequence[str], values_json: Sequence[str]) -> tuple[str, str] | None:
+        """``tidy_text(self.fill(values))`` and its ``json_chars``, from literals tidied once per batch.
+
+        None (tidy the whole instead) when a value could run into the blank lines around it: one that is empty,
+        starts with a newline or holds a run of blank lines itself. Any other value ends in at most two
+        newlines, which only join the run of newlines the next literal starts with.
+        """
+        plain = self._get(values)
+        joined, joined_json = self._joined.copy(), self._joined_json.copy()
+        joined[1::2] = plain
+        joined_json[1::2] = self._get(values_json)
+        newlines = 0
+        for i in range(len(self.literals)):
+            if i:
+                value = plain[i - 1]
+                if not value or value[0] == "\n" or "\n\n\n" in value:
+                    return None
+                newlines = 2 if value.endswith("\n\n") else 1 if value.endswith("\n") else 0
+            tidied = self._tidied_literal(i, newlines)
+            if tidied is None:
+                return None
+            joined[2 * i], joined_json[2 * i] = tidied
+        return "".join(joined), "".join(joined_json)
+
+    def _tidied_literal(self, i: int, newlines: int) -> tuple[str, str] | None:
+        """Literal ``i`` as ``tidy_text`` leaves it after a value ending in ``newlines`` newlines, with its
+        ``json_chars``; None if stripping the text's ends could reach past it (a blank first or last literal)."""
+        key = (i, newlines)
+        if key not in self._tidied:
+            text = collapse_blank_lines("\n" * newlines + self.literals[i])[newlines:]
+            first, last = i == 0, i == len(self.literals) - 1
+            if (first or last) and not text.strip():
+                self._tidied[key] = None
+            else:
+                text = text.lstrip() if first else text
+                text = text.rstrip() + "\n" if last else text
+                self._tidied[key] = (text, json_chars(text))
+        return self._tidied[key]
 
 
-def _html_value(value: Any) -> str:
-    return str(escape(value))
+def json_chars(text: str) -> str:
+    """``text`` escaped as ``json.dumps`` escapes it (ASCII only), without the quotes."""
+    return json.dumps(text)[1:-1]
+
+
+def _getter(indexes: list[int]) -> Callable[[Sequence[str]], tuple[str, ...]]:
+    """The values at ``indexes`` as a tuple (``itemgetter`` returns a bare value for a single index)."""
+    if len(indexes) > 1:
+        return itemgetter(*indexes)
+    return lambda values: tuple(values[i] for i in indexes)
+
+
+def _card_key(pick: dict[str, Any]) -> tuple:
+    """What a card's pieces depend on: the paper's values, and whether there is a reason at all."""
+    return (bool(pick["reason"]), *(v for k, v in pick.items() if k not in _READER_PICK))
+
+
+# A reader's value in every form a digest needs: text (as the finalizer prints it), whether that text joins clean
+# text without the join needing cleaning again (see ``Form.joins_cleanly``), HTML (as autoescape prints it), and
+# the ``json_chars`` of the text and of the HTML.
+Shown = tuple[str, bool, str, str, str]
+
+
+def _shown(value: Any) -> Shown:
+    if type(value) is int:
+        text = str(value)
+        return text, True, text, text, text
+    text = clean_text(value)
+    html = str(escape(value))
+    joins = not text or (text[0].isascii() and clean_text(text) == text)
+    return text, joins, json_chars(text), html, json_chars(html)
+
+
+def _unchanged(value: str) -> bool:
+    """Whether every form of ``value`` is ``value``: printable ASCII with nothing to escape in HTML or JSON."""
+    return is_plain(value) and not (
+        "&" in value or "<" in value or ">" in value or "'" in value or '"' in value or "\\" in value
+    )  # what autoescape and JSON escape
+
+
+# Card forms by (template, card key), shared by every assembler of the process.
+_CARD_FORMS: dict[tuple[Template, tuple], Form] = {}
+CARD_FORMS_MAX = 4096
+
+
+def _remember_card(template: Template, key: tuple, form: Form) -> None:
+    """Keep ``form`` for the next batches; when full (old days' papers), start over. Threads may share it: each
+    dict operation is atomic."""
+    if len(_CARD_FORMS) >= CARD_FORMS_MAX:
+        _CARD_FORMS.clear()
+    _CARD_FORMS[(template, key)] = form
 
 
 class DigestAssembler:
@@ -122,9 +244,11 @@ class DigestAssembler:
     def __init__(self, templates: EmailTemplates, message: str = MESSAGE) -> None:
         self.templates = templates
         self.message = message
-        self._cards: dict[tuple, Form] = {}
+        self._pick_templates: dict[bool, Template] = {}
+        self.cards_rendered = 0  # card forms this assembler had to render (the others came from ``_CARD_FORMS``)
         self._layouts: dict[tuple, tuple[Form, Form | None]] = {}
         self._subjects: dict[tuple, str] = {}
+        self._shown: dict[str, Shown] = {}  # values that need any work, shared by readers (reasons, titles)
         self.rendered_whole = 0  # digests the pieces could not make (see ``PlaceholderUsed``)
 
     def render(
@@ -142,27 +266,56 @@ class DigestAssembler:
     # --- assembling ---------------------------------------------------------------------------------------
 
     def _assemble(self, context: dict[str, Any], *, html: bool, headers: dict[str, str] | None) -> RenderedMessage:
+        """The digest with its bodies' JSON string literals (``RenderedMessage.json_literals``) made alongside."""
         picks, trending = context["picks"], context["trending"]
         subject = self._subject(context)
         layout_text, layout_html = self._layout(context, len(picks), len(trending), html)
-        cards = list(picks) + list(trending)
-
-        values = {name: clean_text(context[name]) for name in PER_DIGEST if name != "subject"}
-        values["subject"] = clean_text(subject)
-        for i, pick in enumerate(cards):
-            form = self._card(pick, html=False)
-            values[f"card{i}"] = clean_text(form.fill({n: clean_text(pick[n]) for n in PER_PICK}))
-        text = tidy_text(layout_text.fill(values))
-
+        shown = [self.shown(subject if name == "subject" else context[name]) for name in PER_DIGEST]
+        texts, _, texts_json, htmls, htmls_json = zip(*shown, strict=True)
+        cards = [self._card(pick, html=layout_html is not None) for pick in [*picks, *trending]]
+        if cards:
+            card_texts, card_texts_json, card_htmls, card_htmls_json = zip(*cards, strict=True)
+            texts, texts_json = texts + card_texts, texts_json + card_texts_json
+            htmls, htmls_json = htmls + card_htmls, htmls_json + card_htmls_json
+        tidied = layout_text.fill_tidy(texts, texts_json)
+        text, text_json = tidied or (tidy_text(layout_text.fill(texts)), None)
+        literals = [] if text_json is None else [(text, f'"{text_json}"')]
         body_html = None
         if layout_html is not None:
-            values = {name: _html_value(context[name]) for name in PER_DIGEST if name != "subject"}
-            values["subject"] = _html_value(subject)
-            for i, pick in enumerate(cards):
-                form = self._card(pick, html=True)
-                values[f"card{i}"] = form.fill({n: _html_value(pick[n]) for n in PER_PICK})
-            body_html = layout_html.fill(values)
-        return RenderedMessage(subject=subject, text=text, html=body_html, headers=dict(headers or {}))
+            body_html = layout_html.fill(htmls)
+            literals.append((body_html, f'"{layout_html.fill_json(htmls_json)}"'))
+        return RenderedMessage(
+            subject=subject, text=text, html=body_html, headers=dict(headers or {}), json_literals=tuple(literals)
+        )
+
+    def shown(self, value: Any) -> Shown:
+        """``value`` in every form a digest needs (``Shown``); remembered for the batch when it takes any work."""
+        if type(value) is not str:
+            return _shown(value)
+        if _unchanged(value):
+            return value, True, value, value, value  # URLs, dates, most addresses
+        known = self._shown.get(value)
+        if known is None:
+            known = self._shown[value] = _shown(value)
+        return known
+
+    def _card(self, pick: dict[str, Any], *, html: bool) -> tuple[str, str, str | None, str | None]:
+        """One reader's card: text and HTML (if ``html``), each with its ``json_chars``.
+
+        The text is what the finalizer makes of the card the macro prints, which is the filled form itself when
+        every piece is clean and joins cleanly (URLs, numbers, most reasons)."""
+        key = _card_key(pick)
+        texts, joins, texts_json, htmls, htmls_json = zip(*(self.shown(pick[name]) for name in PER_PICK), strict=True)
+        form = self._card_form(key, pick, html=False)
+        if form.joins_cleanly and all(joins):
+            text, text_json = form.fill(texts), form.fill_json(texts_json)
+        else:
+            text = clean_text(form.fill(texts))
+            text_json = json_chars(text)
+        if not html:
+            return text, text_json, None, None
+        form = self._card_form(key, pick, html=True)
+        return text, text_json, form.fill(htmls), form.fill_json(htmls_json)
 
     def _subject(self, context: dict[str, Any]) -> str:
         key = (context["top_title"], context["paper_count"], context["date_label"])
@@ -172,19 +325,33 @@ class DigestAssembler:
             subject = self._subjects[key] = one_line(template.render(context))
         return subject
 
-    def _card(self, pick: dict[str, Any], *, html: bool) -> Form:
-        """One paper's card with the reader's values left open (a truthy stand-in for a non-empty reason)."""
-        key = (html, bool(pick["reason"]), *(v for k, v in pick.items() if k not in _READER_PICK))
-        form = self._cards.get(key)
+    def _card_form(self, key: tuple, pick: dict[str, Any], *, html: bool) -> Form:
+        """One paper's card, text or HTML, with the reader's values left open; ``key``: see ``_card_key``.
+
+        Shared by the assemblers of the process, keyed by the template: a card depends on nothing else, and
+        a batch of 50 digests shows ~100 different papers (rendering a card costs ~40 us)."""
+        template = self._pick_template(html)
+        form = _CARD_FORMS.get((template, key))
         if form is None:
+            # a truthy stand-in for a non-empty reason: the template tests it
             shown = dict(pick)
             shown.update({name: slot(name) for name in PER_PICK if name != "reason" or pick["reason"]})
-            if html:
-                rendered = self.templates.html.get_template(f"{self.message}/_pick.html").render(pick=shown)
-            else:
-                rendered = self.templates.text.get_template(f"{self.message}/_pick.txt").module.paper(shown)
-            form = self._cards[key] = Form(str(rendered), PER_PICK)
+            rendered = template.render(pick=shown) if html else template.module.paper(shown)  # type: ignore[attr-defined]
+            form = Form(str(rendered), PER_PICK)
+            _remember_card(template, key, form)
+            self.cards_rendered += 1
         return form
+
+    def _pick_template(self, html: bool) -> Template:
+        """The card template, looked up once per batch (Jinja checks the file for changes on every lookup)."""
+        template = self._pick_templates.get(html)
+        if template is None:
+            if html:
+                template = self.templates.html.get_template(f"{self.message}/_pick.html")
+            else:
+                template = self.templates.text.get_template(f"{self.message}/_pick.txt")
+            self._pick_templates[html] = template
+        return template
 
     def _layout(self, context: dict[str, Any], n_picks: int, n_trending: int, html: bool) -> tuple[Form, Form | None]:
         key = (n_picks, n_trending, html, *(v for k, v in context.items() if k not in _READER_DIGEST))

@@ -162,19 +162,18 @@ def digest_context(
 ) -> dict[str, Any]:
     """The template context of one digest; ``views`` caches ``paper_view`` across the digests of a batch."""
     views = {} if views is None else views
+    links, delivery_id, tracked = rt.links, delivery.id, subscriber.tracking_enabled
     picks, trending = [], []
     for i, pick in enumerate(delivery.picks or []):
         paper = papers.get(int(pick["paper_id"]))
         if paper is None:
             continue  # deleted since: the rest of the digest still renders
-        shared = views.get(paper.id)
+        paper_id = paper.id
+        shared = views.get(paper_id)
         if shared is None:
-            shared = views[paper.id] = paper_view(paper)
+            shared = views[paper_id] = paper_view(paper)
         position = int(pick.get("position", i + 1))
         direct = shared["direct_url"]
-        url = (
-            direct if (direct and not subscriber.tracking_enabled) else rt.links.click(delivery.id, paper.id, position)
-        )
         view = {
             "position": position,
             "title": shared["title"],
@@ -183,9 +182,9 @@ def digest_context(
             "upvotes": shared["upvotes"],
             "code_url": shared["code_url"],
             "reason": pick.get("reason") or "",
-            "url": url,
-            "more_url": rt.links.feedback(delivery.id, paper.id, "more"),
-            "less_url": rt.links.feedback(delivery.id, paper.id, "less"),
+            "url": direct if (direct and not tracked) else links.click(delivery_id, paper_id, position),
+            "more_url": links.feedback(delivery_id, paper_id, "more"),
+            "less_url": links.feedback(delivery_id, paper_id, "less"),
         }
         (trending if pick.get("section") == TRENDING else picks).append(view)
     first = (picks or trending or [{}])[0]

@@ -80,23 +80,29 @@ def candidates_for(session: Session, subscribers: Iterable[Subscriber], digest_d
     return out
 
 
-def has_candidates(session: Session, subscribers: Iterable[Subscriber], digest_date: dt.date) -> dict[int, bool]:
+def has_candidates(
+    session: Session,
+    subscribers: Iterable[Subscriber],
+    digest_date: dt.date,
+    *,
+    id_range: tuple[int, int] | None = None,
+) -> dict[int, bool]:
     """subscriber id → whether anything new in their window was never sent to them (all that planning needs).
 
     One query per window: how many of the window's papers each subscriber was already sent (readers with none
-    are not in the answer), instead of the papers themselves in chunks of subscribers."""
+    are not in the answer), instead of the papers themselves in chunks of subscribers. ``id_range`` (first,
+    last) narrows the query to the subscriber ids a planning chunk covers."""
     subscribers = list(subscribers)
     out: dict[int, bool] = {}
     for days, window in _windows(session, subscribers, digest_date).items():
         members = [s.id for s in subscribers if window_days(s.frequency) == days]
         sent: dict[int, int] = {}
         if window:
-            sent = dict(
-                session.execute(
-                    select(Interaction.subscriber_id, func.count(func.distinct(Interaction.paper_id)))
-                    .where(Interaction.kind == "sent", Interaction.paper_id.in_(window))
-                    .group_by(Interaction.subscriber_id)
-                ).all()
+            query = select(Interaction.subscriber_id, func.count(func.distinct(Interaction.paper_id))).where(
+                Interaction.kind == "sent", Interaction.paper_id.in_(window)
             )
+            if id_range is not None:
+                query = query.where(Interaction.subscriber_id.between(*id_range))
+            sent = dict(session.execute(query.group_by(Interaction.subscriber_id)).all())
         out.update({sid: sent.get(sid, 0) < len(window) for sid in members})
     return out

@@ -20,11 +20,12 @@ States::
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import String, and_, bindparam, case, insert, literal, or_, select, tuple_, update
+from sqlalchemy import String, and_, bindparam, case, insert, literal, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from service.digest.plan import FAILED, PLANNED, SENDING, SENT, SKIPPED, SUBMITTING
@@ -163,6 +164,98 @@ def screen_many(session: Session, taken: Sequence[Claim]) -> tuple[list[Claim], 
     return ready, skipped
 
 
+# --- PostgreSQL: one statement per group, whatever its size -----------------------------------------------
+# The rows of a group travel as a few bound arrays (``unnest``): the same compare-and-set on (id, attempts,
+# status) as the portable statements below, without a CASE arm and two IN-list parameters per row for the driver
+# to bind and the server to parse, and with the ``sent`` interactions inserted by the same statement that records
+# the deliveries (one row per pick, only for the deliveries that statement actually moved to ``sent``).
+
+
+def _on_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def pg_array(values: Iterable[int | str | None]) -> str:
+    """An array literal (``{1,2,3}``, ``{"a\\"b",NULL}``) for one text parameter cast to an array type.
+
+    The driver would otherwise adapt a Python list element by element: seven times the CPU of the statement.
+    """
+    out = []
+    for value in values:
+        if value is None:
+            out.append("NULL")
+        elif isinstance(value, int):
+            out.append(str(int(value)))
+        else:
+            out.append('"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(out) + "}"
+
+
+_PG_MARK_SUBMITTING = text(
+    """
+    UPDATE deliveries AS d SET status = 'submitting', message_id = u.message_id, claimed_at = :now
+    FROM unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[]), CAST(:message_ids AS varchar[]))
+        AS u(id, attempt, message_id)
+    WHERE d.id = u.id AND d.attempts = u.attempt AND d.status = 'sending'
+    RETURNING d.id
+    """
+)
+
+_PG_RECORD_SENT = text(
+    """
+    WITH done AS (
+        UPDATE deliveries AS d
+        SET status = 'sent', provider_message_id = u.provider_id, sent_at = :now, error = NULL
+        FROM unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[]), CAST(:provider_ids AS varchar[]))
+            AS u(id, attempt, provider_id)
+        WHERE d.id = u.id AND d.attempts = u.attempt AND d.status = 'submitting'
+        RETURNING d.id
+    ), shown AS (
+        INSERT INTO interactions (subscriber_id, paper_id, delivery_id, kind, position, created_at, suspected_scanner)
+        SELECT r.subscriber_id, r.paper_id, r.delivery_id, 'sent', r.position, :now, false
+        FROM unnest(
+            CAST(:pick_subscribers AS integer[]), CAST(:pick_papers AS integer[]),
+            CAST(:pick_deliveries AS integer[]), CAST(:pick_positions AS integer[])
+        ) AS r(subscriber_id, paper_id, delivery_id, position)
+        WHERE r.delivery_id IN (SELECT id FROM done)
+    )
+    SELECT id FROM done
+    """
+)
+
+_PG_STORE_PICKS = text(
+    """
+    UPDATE deliveries AS d SET picks = CAST(u.picks AS json), model_version_id = :model_version_id
+    FROM unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[]), CAST(:picks AS text[]))
+        AS u(id, attempt, picks)
+    WHERE d.id = u.id AND d.attempts = u.attempt AND d.status = 'sending'
+    RETURNING d.id
+    """
+)
+
+
+def _record_sent_pg(
+    session: Session, sent: Sequence[tuple[Claim, str | None, int, list[dict]]], stamp: dt.datetime
+) -> list[int]:
+    rows = [
+        row
+        for c, _p, subscriber_id, picks in sent
+        for row in _sent_rows(c.delivery_id, subscriber_id=subscriber_id, picks=picks, at=stamp)
+    ]
+    params = {
+        "ids": pg_array(c.delivery_id for c, *_ in sent),
+        "attempts": pg_array(c.attempt for c, *_ in sent),
+        "provider_ids": pg_array(provider_id for _c, provider_id, *_ in sent),
+        "now": stamp,
+        "pick_subscribers": pg_array(r["subscriber_id"] for r in rows),
+        "pick_papers": pg_array(r["paper_id"] for r in rows),
+        "pick_deliveries": pg_array(r["delivery_id"] for r in rows),
+        "pick_positions": pg_array(r["position"] for r in rows),
+    }
+    done = set(session.scalars(_PG_RECORD_SENT, params))
+    return [c.delivery_id for c, *_ in sent if c.delivery_id in done]
+
+
 def mark_submitting(session: Session, c: Claim, message_id: str, *, now: dt.datetime | None = None) -> bool:
     """``sending`` → ``submitting``, committed immediately before this one message's request leaves."""
     return _transition(session, c, SENDING, status=SUBMITTING, message_id=message_id, claimed_at=_naive(now))
@@ -187,6 +280,14 @@ def mark_submitting_many(
     flight are in doubt."""
     if not items:
         return set()
+    if _on_postgresql(session):
+        params = {
+            "ids": pg_array(c.delivery_id for c, _ in items),
+            "attempts": pg_array(c.attempt for c, _ in items),
+            "message_ids": pg_array(message_id for _, message_id in items),
+            "now": _naive(now),
+        }
+        return set(session.scalars(_PG_MARK_SUBMITTING, params))
     stmt = (
         update(Delivery)
         .where(_ours(c for c, _ in items), Delivery.status == SENDING)
@@ -209,6 +310,8 @@ def record_sent_many(
     if not sent:
         return []
     stamp = _naive(now)
+    if _on_postgresql(session):
+        return _record_sent_pg(session, sent, stamp)
     stmt = (
         update(Delivery)
         .where(_ours(c for c, *_ in sent), Delivery.status == SUBMITTING)
@@ -276,6 +379,14 @@ def store_picks_many(
     """``store_picks`` for a batch in one round trip (executemany); returns the delivery ids still ours."""
     if not items:
         return set()
+    if _on_postgresql(session):
+        params = {
+            "ids": pg_array(c.delivery_id for c, _ in items),
+            "attempts": pg_array(c.attempt for c, _ in items),
+            "picks": pg_array(json.dumps(picks) for _, picks in items),
+            "model_version_id": model_version_id,
+        }
+        return set(session.scalars(_PG_STORE_PICKS, params))
     session.connection().execute(
         _transition_statement(("model_version_id", "picks")),
         [

@@ -14,6 +14,7 @@ from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
+from functools import lru_cache
 
 from service.digest.render import RenderedMessage, one_line
 
@@ -39,11 +40,13 @@ class OutgoingMessage:
     category: str = "digest"
     date: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     payload: bytes | None = field(default=None, repr=False)  # the backend's request body (``Backend.prepare``)
+    # (body, its JSON string literal) pairs from rendering (``RenderedMessage.json_literals``), matched by identity
+    json_literals: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def from_address(self) -> tuple[str, str]:
         """(display name, address) of the sender."""
-        return parse_single_address(self.from_)
+        return sender_address(self.from_)
 
     def to_mime(self) -> EmailMessage:
         return build_mime(self)
@@ -59,6 +62,13 @@ def parse_single_address(value: str) -> tuple[str, str]:
     if "@" not in addr or any(ch.isspace() for ch in addr):
         raise BadAddress(f"not an email address: {value!r}")
     return one_line(name), addr
+
+
+@lru_cache(maxsize=16)
+def sender_address(value: str) -> tuple[str, str]:
+    """``parse_single_address`` of a sender: one of a few configured addresses, so parsed once per process, not
+    twice per message (``email.utils`` parsing costs more than building the rest of the envelope)."""
+    return parse_single_address(value)
 
 
 def make_message_id(from_addr: str, label: str = "") -> str:
@@ -78,7 +88,7 @@ def outgoing(
     message_id: str | None = None,
 ) -> OutgoingMessage:
     """Combine a rendered message with its envelope."""
-    _, from_addr = parse_single_address(from_)
+    _, from_addr = sender_address(from_)
     return OutgoingMessage(
         to=to,
         from_=from_,
@@ -89,6 +99,7 @@ def outgoing(
         headers=dict(rendered.headers),
         delivery_id=delivery_id,
         category=category,
+        json_literals=rendered.json_literals,
     )
 
 

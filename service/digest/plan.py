@@ -9,9 +9,10 @@ operator can see why no email went out.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, text
+from sqlalchemy import Row, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from service.digest.candidates import has_candidates
 from service.digest.schedule import is_due
 from service.models import Delivery, Subscriber, Suppression, utcnow
 
+PLAN_CHUNK = 10_000  # subscribers planned per step (one INSERT; one hand-over to the workers when streaming)
 PLANNED, SENDING, SUBMITTING, SENT, SKIPPED, FAILED = "planned", "sending", "submitting", "sent", "skipped", "failed"
 # What deciding whether a subscriber is due needs (``schedule.is_due`` reads them as attributes of the row), and
 # the address for suppressions.
@@ -85,24 +87,63 @@ def _insert_unnest(session: Session, rows: list[dict]) -> list[tuple[int, str, s
 
 
 def plan_deliveries(
-    session: Session, digest_date: dt.date, *, respect_hour: bool = False, now: dt.datetime | None = None
+    session: Session,
+    digest_date: dt.date,
+    *,
+    respect_hour: bool = False,
+    now: dt.datetime | None = None,
+    on_chunk: Callable[[list[int]], None] | None = None,
 ) -> PlanResult:
-    """Create the day's delivery rows for every due subscriber that has none yet."""
+    """Create the day's delivery rows for every due subscriber that has none yet.
+
+    With ``on_chunk``, each chunk of rows is committed as soon as it is inserted and its planned ids handed to
+    ``on_chunk``, so the workers start sending while the rest of a large day is still being planned.
+    """
     now = now or dt.datetime.now(dt.UTC)
-    existing = set(session.scalars(select(Delivery.subscriber_id).where(Delivery.digest_date == digest_date)))
-    subscribers = [
-        s
-        for s in session.execute(  # rows of just these columns, not ORM objects: 100k of those cost seconds
-            select(*_SCHEDULE_COLUMNS).where(Subscriber.status == "confirmed").order_by(Subscriber.id)
-        )
-        if s.id not in existing
-    ]
-    suppressed = set(session.scalars(select(Suppression.email))) if subscribers else set()
+    suppressed = set(session.scalars(select(Suppression.email)))
     result = PlanResult()
-    due: list[Subscriber] = []
+    after = 0
+    while True:  # subscribers in id order, one chunk at a time: the first rows are ready within a second
+        chunk = session.execute(  # rows of just these columns, not ORM objects: 100k of those cost seconds
+            select(*_SCHEDULE_COLUMNS)
+            .where(Subscriber.status == "confirmed", Subscriber.id > after)
+            .order_by(Subscriber.id)
+            .limit(PLAN_CHUNK)
+        ).all()
+        if not chunk:
+            return result
+        after = chunk[-1].id
+        planned = _plan_chunk(session, chunk, digest_date, now, respect_hour, suppressed, result)
+        if on_chunk is not None:
+            session.commit()
+            if planned:
+                on_chunk(planned)
+
+
+def _plan_chunk(
+    session: Session,
+    subscribers: Sequence[Row],
+    digest_date: dt.date,
+    now: dt.datetime,
+    respect_hour: bool,
+    suppressed: set[str],
+    result: PlanResult,
+) -> list[int]:
+    """Plan one chunk of subscribers (ascending ids); adds to ``result`` and returns the ids planned."""
+    first, last = subscribers[0].id, subscribers[-1].id
+    existing = set(
+        session.scalars(
+            select(Delivery.subscriber_id).where(
+                Delivery.digest_date == digest_date, Delivery.subscriber_id.between(first, last)
+            )
+        )
+    )
+    due: list[Row] = []
     rows: list[dict] = []
     stamp = utcnow()
     for subscriber in subscribers:
+        if subscriber.id in existing:
+            continue
         verdict = is_due(
             subscriber, digest_date, now=now, respect_hour=respect_hour, suppressed=subscriber.email in suppressed
         )
@@ -110,21 +151,21 @@ def plan_deliveries(
             due.append(subscriber)
         elif verdict.reason == "address suppressed":
             rows.append(_row(subscriber.id, digest_date, SKIPPED, stamp, verdict.reason))
-    worth_sending = has_candidates(session, due, digest_date) if due else {}
+    worth_sending = has_candidates(session, due, digest_date, id_range=(first, last)) if due else {}
     for subscriber in due:
         if worth_sending.get(subscriber.id):
             rows.append(_row(subscriber.id, digest_date, PLANNED, stamp))
         else:
             rows.append(_row(subscriber.id, digest_date, SKIPPED, stamp, "nothing new since the last digest"))
-    for chunk_start in range(0, len(rows), 10_000):
-        chunk = rows[chunk_start : chunk_start + 10_000]
-        for delivery_id, status, reason in insert_ignoring_duplicates(session, chunk):
-            if status == PLANNED:
-                result.planned.append(delivery_id)
-            else:
-                result.skipped += 1
-                result.reasons[reason or status] = result.reasons.get(reason or status, 0) + 1
-    return result
+    planned: list[int] = []
+    for delivery_id, status, reason in insert_ignoring_duplicates(session, rows):
+        if status == PLANNED:
+            planned.append(delivery_id)
+        else:
+            result.skipped += 1
+            result.reasons[reason or status] = result.reasons.get(reason or status, 0) + 1
+    result.planned.extend(planned)
+    return planned
 
 
 def _row(subscriber_id: int, digest_date: dt.date, status: str, stamp: dt.datetime, reason: str | None = None) -> dict:

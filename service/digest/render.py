@@ -34,24 +34,44 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 @dataclass(frozen=True)
 class RenderedMessage:
-    """What a message says, before it becomes MIME: the subject, both bodies and the extra headers."""
+    """What a message says, before it becomes MIME: the subject, both bodies and the extra headers.
+
+    ``json_literals``: (body, the body as a JSON string literal) pairs, when whoever rendered it could build the
+    JSON from pieces encoded once (``assemble.py``); an HTTP backend then need not escape ~40 KB per message.
+    """
 
     subject: str
     text: str
     html: str | None
     headers: dict[str, str] = field(default_factory=dict)
+    json_literals: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
 
 
 def clean_text(value: Any) -> str:
     """A value as safe plain text: no control characters, newlines kept (``\\r\\n`` becomes ``\\n``)."""
+    if type(value) is str and is_plain(value):
+        return value  # most values printed into emails (URLs, dates, numbers): nothing to normalise or remove
     text = "" if value is None else str(value)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", unicodedata.normalize("NFC", text))
 
 
+def is_plain(text: str) -> bool:
+    """Printable ASCII only: already clean text, and nothing it is joined to can compose with its first character
+    (Unicode normalisation never combines an ASCII character with what precedes it)."""
+    return text.isascii() and text.isprintable()
+
+
+def collapse_blank_lines(text: str) -> str:
+    """At most one blank line in a row."""
+    if "\n\n\n" in text:  # a plain search is ~10x faster than the regex finding nothing
+        return _BLANK_LINES.sub("\n\n", text)
+    return text
+
+
 def tidy_text(text: str) -> str:
     """A plain-text body's final form: at most one blank line in a row, one trailing newline."""
-    return _BLANK_LINES.sub("\n\n", text).strip() + "\n"
+    return collapse_blank_lines(text).strip() + "\n"
 
 
 def one_line(value: Any) -> str:

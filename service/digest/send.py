@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -359,20 +359,32 @@ def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult, backen
 
 
 def prepare_date(
-    rt: Runtime, digest_date: dt.date, *, respect_hour: bool = False, now: dt.datetime | None = None
+    rt: Runtime,
+    digest_date: dt.date,
+    *,
+    respect_hour: bool = False,
+    now: dt.datetime | None = None,
+    on_planned: Callable[[list[int]], None] | None = None,
 ) -> tuple[int, int, int, list[int]]:
-    """Plan ``digest_date`` and settle dead workers' rows: (planned, skipped, failed, ids waiting to be sent)."""
+    """Settle dead workers' rows and plan ``digest_date``: (planned, skipped, failed, ids waiting to be sent).
+
+    With ``on_planned``, newly planned ids are committed and handed over chunk by chunk while planning goes on
+    (see ``plan_deliveries``), and the ids returned are only those waiting from earlier runs.
+    """
     lease = lease_of(rt)
-    with rt.db.session() as session:
-        plan = plan_deliveries(session, digest_date, respect_hour=respect_hour, now=now)
     backend = get_backend(rt.settings)
-    try:
+    try:  # first: what dead workers left is from earlier runs, and planning creates nothing it would touch
         with rt.db.session() as session:
             stale = claims.resolve_stale(session, backend.was_accepted, digest_date=digest_date, now=now, lease=lease)
     finally:
         backend.close()
     with rt.db.session() as session:
+        plan = plan_deliveries(session, digest_date, respect_hour=respect_hour, now=now, on_chunk=on_planned)
+    with rt.db.session() as session:
         ids = claims.pending_ids(session, digest_date, now=now, lease=lease)
+    if on_planned is not None:
+        handed = set(plan.planned)
+        ids = [i for i in ids if i not in handed]
     if plan.reasons:
         log.info("%s: skipped %s", digest_date, plan.reasons)
     return len(plan.planned), plan.skipped, stale["failed"], ids
@@ -394,19 +406,22 @@ def send_due_digests(
     ``DIGEST_FANOUT_TIMEOUT_S``, then counts from the rows (a redelivered batch's answer misses what its killed
     first run sent).
     """
-    planned, skipped, failed, ids = prepare_date(rt, digest_date, respect_hour=respect_hour, now=now)
-    totals = {"planned": planned, "sent": 0, "skipped": skipped, "failed": failed}
-    if not ids:
-        return totals
-    chunks = batches(ids, rt.settings.DIGEST_BATCH_SIZE)
     if rt.settings.CELERY_BROKER_URL:
-        outcomes = _fan_out(rt, chunks)
+        fan_out = FanOut(rt)  # batches go out as planning commits them: the workers start within a second
+        planned, skipped, failed, left = prepare_date(
+            rt, digest_date, respect_hour=respect_hour, now=now, on_planned=fan_out.dispatch
+        )
+        fan_out.dispatch(left)
+        outcomes = fan_out.wait()
     else:
+        planned, skipped, failed, ids = prepare_date(rt, digest_date, respect_hour=respect_hour, now=now)
+        chunks = batches(ids, rt.settings.DIGEST_BATCH_SIZE)
         backend = get_backend(rt.settings)
         try:
             outcomes = [_send_here(rt, chunk, backend, now) for chunk in chunks]
         finally:
             backend.close()
+    totals = {"planned": planned, "sent": 0, "skipped": skipped, "failed": failed}
     for outcome in outcomes:
         totals["sent"] += int(outcome["sent"])
         totals["skipped"] += int(outcome["skipped"])
@@ -434,32 +449,48 @@ def _send_here(rt: Runtime, chunk: list[int], backend: Backend, now: dt.datetime
     return _counts_from_rows(rt, chunk)
 
 
-def _fan_out(rt: Runtime, chunks: list[list[int]]) -> list[dict]:
-    """Send the batches on the workers and wait for every count (their retries included), up to the timeout."""
-    from celery import group
-    from celery.exceptions import TimeoutError as CeleryTimeout
+class FanOut:
+    """Sends batches on the workers (queue ``send``) as they come, then waits for every count (their retries
+    included), up to ``DIGEST_FANOUT_TIMEOUT_S``."""
 
-    from workers.tasks.send import send_batch as send_batch_task
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.ids: list[int] = []
+        self.results: list = []  # celery AsyncResult, one per batch
 
-    job = group(send_batch_task.s(chunk) for chunk in chunks).apply_async()
-    try:
-        job.get(timeout=rt.settings.DIGEST_FANOUT_TIMEOUT_S, propagate=False, disable_sync_subtasks=False)
-    except CeleryTimeout:
-        log.warning("timed out waiting for the send workers; unfinished batches are counted from the database")
-    reported = {"sent": 0, "skipped": 0, "failed": 0}
-    for result in job.results:
-        value = result.result if result.ready() else None
-        if result.successful() and isinstance(value, dict):
-            for key in reported:
-                reported[key] += int(value.get(key, 0))
-        elif result.ready():
-            log.error("send batch %s failed: %r", result.id, value)
-        result.forget()
-    # The rows are the truth: a batch cut short by a killed worker sent part of it before its redelivery ran.
-    counted = _counts_from_rows(rt, [i for chunk in chunks for i in chunk])
-    if any(counted[k] != reported[k] for k in reported):
-        log.info("send counts from the rows %s differ from the workers' answers %s", counted, reported)
-    return [counted]
+    def dispatch(self, ids: Sequence[int]) -> None:
+        from workers.tasks.send import send_batch as send_batch_task
+
+        for chunk in batches(ids, self.rt.settings.DIGEST_BATCH_SIZE):
+            self.results.append(send_batch_task.apply_async((chunk,)))
+            self.ids.extend(chunk)
+
+    def wait(self) -> list[dict]:
+        """The counts of everything dispatched, read from the rows once every batch has answered."""
+        from celery.exceptions import TimeoutError as CeleryTimeout
+        from celery.result import ResultSet
+
+        if not self.results:
+            return []
+        job = ResultSet(self.results)
+        try:
+            job.get(timeout=self.rt.settings.DIGEST_FANOUT_TIMEOUT_S, propagate=False, disable_sync_subtasks=False)
+        except CeleryTimeout:
+            log.warning("timed out waiting for the send workers; unfinished batches are counted from the database")
+        reported = {"sent": 0, "skipped": 0, "failed": 0}
+        for result in job.results:
+            value = result.result if result.ready() else None
+            if result.successful() and isinstance(value, dict):
+                for key in reported:
+                    reported[key] += int(value.get(key, 0))
+            elif result.ready():
+                log.error("send batch %s failed: %r", result.id, value)
+            result.forget()
+        # The rows are the truth: a batch cut short by a killed worker sent part of it before its redelivery ran.
+        counted = _counts_from_rows(self.rt, self.ids)
+        if any(counted[k] != reported[k] for k in reported):
+            log.info("send counts from the rows %s differ from the workers' answers %s", counted, reported)
+        return [counted]
 
 
 def _counts_from_rows(rt: Runtime, chunk: list[int]) -> dict:

@@ -5,15 +5,19 @@ Counts are log-damped so one viral paper does not drown the rest; the reason nam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, any_, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from service.models import Interaction, Paper
 
 WEIGHTS = {"upvotes": 1.0, "comments": 0.5, "stars": 0.3, "clicks": 1.0}
+_NAMES = list(WEIGHTS)
+_WEIGHT_ROW = np.array(list(WEIGHTS.values()))
 
 
 @dataclass
@@ -26,39 +30,40 @@ def _fmt(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
 
 
-def trending_for(session: Session, papers: list[Paper]) -> Trending:
-    """Scores and reasons for ``papers`` (in that order)."""
+def id_in(session: Session, column: InstrumentedAttribute, values: Sequence[int]) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL ``= ANY(:array)``, one bound array instead of one parameter per value."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(column.type)))
+    return column.in_(values)
+
+
+def trending_for(session: Session, papers: Sequence[Paper]) -> Trending:
+    """Scores and reasons for ``papers`` (in that order); the log-damping is one array operation for all papers."""
     ids = [p.id for p in papers]
     clicks: dict[int, int] = {}
     if ids:
         rows = session.execute(
             select(Interaction.paper_id, func.count(func.distinct(Interaction.subscriber_id)))
             .where(
-                Interaction.paper_id.in_(ids),
+                id_in(session, Interaction.paper_id, ids),
                 Interaction.kind.in_(("click", "more")),
                 Interaction.suspected_scanner.is_(False),
             )
             .group_by(Interaction.paper_id)
         ).all()
         clicks = {int(pid): int(n) for pid, n in rows}
-    scores = np.zeros(len(papers), dtype=np.float32)
-    reasons: list[str] = []
-    for i, p in enumerate(papers):
-        signals = {
-            "upvotes": int(p.upvotes or 0),
-            "comments": int(p.num_comments or 0),
-            "stars": int(p.github_stars or 0),
-            "clicks": clicks.get(p.id, 0),
-        }
-        parts = {k: WEIGHTS[k] * float(np.log1p(v)) for k, v in signals.items()}
-        scores[i] = sum(parts.values())
-        reasons.append(_reason(signals, parts))
-    return Trending(scores, reasons)
+    signals = [
+        (int(p.upvotes or 0), int(p.num_comments or 0), int(p.github_stars or 0), clicks.get(p.id, 0)) for p in papers
+    ]
+    parts = np.log1p(np.array(signals, dtype=np.float64).reshape(len(papers), len(WEIGHTS))) * _WEIGHT_ROW
+    total = parts[:, 0] + parts[:, 1] + parts[:, 2] + parts[:, 3]  # summed in WEIGHTS order, left to right
+    strongest = parts.argmax(axis=1).tolist()  # the first of equal parts, as in WEIGHTS order
+    reasons = [_reason(_NAMES[k], counts[k]) for counts, k in zip(signals, strongest, strict=True)]
+    return Trending(total.astype(np.float32), reasons)
 
 
-def _reason(signals: dict[str, int], parts: dict[str, float]) -> str:
-    top = max(parts, key=lambda k: parts[k])
-    n = signals[top]
+def _reason(top: str, n: int) -> str:
+    """Names the strongest signal (``top``, with count ``n``)."""
     if n == 0:
         return "new today"
     if top == "upvotes":

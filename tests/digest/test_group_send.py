@@ -118,3 +118,48 @@ def test_planning_twice_creates_each_delivery_once_with_skips_recorded(any_runti
     assert len(rows) == 4 and {(status, tuple(picks), attempts) for status, picks, attempts in rows} == {
         ("planned", (), 0)
     }
+
+
+def test_array_literals_round_trip_any_text_through_postgresql(pg_runtime):
+    from sqlalchemy import text
+
+    values = ["<d1.ab@x.org>", 'quote " and \\ backslash', "comma, {brace}", "", "NULL", None, "ünï ✓"]
+    with pg_runtime.db.session() as session:
+        back = session.scalar(text("SELECT CAST(:v AS varchar[])"), {"v": claims.pg_array(values)})
+        numbers = session.scalar(text("SELECT CAST(:v AS integer[])"), {"v": claims.pg_array([3, -1, 2**31 - 1])})
+        empty = session.scalar(text("SELECT CAST(:v AS integer[])"), {"v": claims.pg_array([])})
+    assert back == values
+    assert numbers == [3, -1, 2**31 - 1]
+    assert empty == []
+
+
+def test_streamed_planning_hands_over_each_chunk_committed_and_skips_what_is_planned(any_runtime, monkeypatch):
+    from service.digest import plan as planning
+
+    rt = any_runtime
+    monkeypatch.setattr(planning, "PLAN_CHUNK", 3)
+    with rt.db.session() as session:
+        add_papers(session, 4)
+        subscribers = [add_subscriber(session, f"reader{i}@example.com") for i in range(8)]
+    with rt.db.session() as session:
+        first = plan_deliveries(session, DAY)  # reader0..7 planned in one go
+    with rt.db.session() as session:
+        session.execute(Delivery.__table__.delete().where(Delivery.subscriber_id.in_(subscribers[2:5])))
+        add_subscriber(session, "late@example.com")
+
+    handed: list[list[int]] = []
+
+    def take(ids: list[int]) -> None:  # what a worker would see at that moment, through its own connection
+        with rt.db.session() as other:
+            visible = set(other.scalars(select(Delivery.id).where(Delivery.id.in_(ids), Delivery.status == "planned")))
+        assert visible == set(ids)
+        handed.append(ids)
+
+    with rt.db.session() as session:
+        again = plan_deliveries(session, DAY, on_chunk=take)
+    assert len(first.planned) == 8
+    assert [len(chunk) for chunk in handed] == [1, 2, 1]  # ids 1-3: 3 missing; 4-6: 4, 5; 7-9: the late one
+    assert sorted(i for chunk in handed for i in chunk) == sorted(again.planned)
+    with rt.db.session() as session:
+        per_subscriber = session.execute(select(Delivery.subscriber_id, func.count()).group_by(Delivery.subscriber_id))
+        assert {count for _, count in per_subscriber} == {1}

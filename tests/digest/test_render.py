@@ -9,8 +9,8 @@ import pytest
 
 from service.digest import render_delivery
 from service.digest.build import render_loaded
-from service.digest.message import BadAddress, outgoing, parse_single_address
-from service.digest.render import EmailTemplates
+from service.digest.message import BadAddress, outgoing, parse_single_address, sender_address
+from service.digest.render import EmailTemplates, RenderedMessage
 from service.models import Delivery, Paper, Subscriber
 from service.subscribers.tokens import read_token
 from tests.digest.conftest import DAY, add_papers, add_subscriber
@@ -139,6 +139,11 @@ def test_css_is_inlined_once_when_the_template_loads_not_per_message(runtime):
 def test_addresses_that_could_inject_headers_are_refused(bad):
     with pytest.raises(BadAddress):
         parse_single_address(bad)
+    for _ in range(2):  # the sender's parse is cached, its refusal is not
+        with pytest.raises(BadAddress):
+            sender_address(bad)
+        with pytest.raises(BadAddress):
+            outgoing(RenderedMessage("s", "t", None), to="a@example.com", from_=bad)
 
 
 def test_confirmation_email_carries_a_working_confirm_link_and_nothing_typed(runtime):

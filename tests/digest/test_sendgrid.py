@@ -105,3 +105,21 @@ def test_send_due_digests_through_sendgrid_records_failures_and_retries_later(ru
     assert again == {"planned": 0, "sent": 1, "skipped": 0, "failed": 0}
     assert sorted(r["to"] for r in sink.received) == [f"reader{i}@example.com" for i in (0, 2, 3)]
     rt.close()
+
+
+@pytest.mark.parametrize("html", ["<p>html “body” \\ \U0001f680</p>", None])
+def test_the_body_built_from_rendered_json_literals_is_json_dumps_of_the_v3_body(html):
+    import dataclasses
+    import json
+
+    from service.digest.backends.sendgrid import encode_v3, v3_body
+
+    text = 'plain "body"\n\twith ünïcode'
+    literals = ((text, json.dumps(text)),) + (((html, json.dumps(html)),) if html else ())
+    message = dataclasses.replace(_message(3), text=text, html=html, json_literals=literals)
+    assert encode_v3(message) == json.dumps(v3_body(message)).encode()
+    assert encode_v3(dataclasses.replace(message, json_literals=())) == encode_v3(message)
+    # a literal is used only for the very string it was made for: a changed body is encoded afresh
+    changed = dataclasses.replace(message, text="another text")
+    assert json.loads(encode_v3(changed))["content"][0]["value"] == "another text"
+    assert encode_v3(changed) == json.dumps(v3_body(changed)).encode()

@@ -65,3 +65,33 @@ def test_bumping_token_version_revokes_old_links(runtime):
         session.get(type(subscriber), subscriber.id).token_version = 2
     with runtime.db.session() as session, pytest.raises(RevokedToken):
         load_subscriber(session, secret, "preferences", token)
+
+
+def test_the_token_format_is_fixed(monkeypatch):
+    """Links already in inboxes must keep verifying: the same payload, time and key give the same token."""
+    from service.subscribers import tokens
+
+    monkeypatch.setattr(tokens.time, "time", lambda: 1_800_000_000.0)
+    token = make_token(KEY, "confirm", {"s": 1, "v": 1, "x": "é"})
+    assert token == "eyJzIjoxLCJ2IjoxLCJ4IjoiXHUwMGU5In0.tro8w0.GAZKkGKBenTAB1OS4zNyPBQJ"
+    assert read_token(KEY, "confirm", token) == {"s": 1, "v": 1, "x": "é"}
+
+
+@pytest.mark.parametrize("key", [b"", b"k" * 32, b"k" * 64, b"k" * 65, bytes(range(200))])
+def test_the_signer_tag_is_a_truncated_hmac_sha256(key):
+    import base64
+    import hashlib
+    import hmac
+
+    from service.subscribers.tokens import TAG_BYTES, Signer
+
+    for body in (b"", b"eyJkIjoxMn0.tro8w0", b"x" * 100):
+        expected = hmac.new(key, body, hashlib.sha256).digest()[:TAG_BYTES]
+        assert Signer(key).tag(body) == base64.urlsafe_b64encode(expected).rstrip(b"=")
+
+
+def test_no_signer_for_an_unknown_purpose():
+    from service.subscribers.tokens import signer
+
+    with pytest.raises(ValueError, match="purpose"):
+        signer(KEY, "delete-everything")

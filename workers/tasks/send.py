@@ -39,14 +39,18 @@ def plan_due_digests(now_iso: str | None = None) -> dict[str, int]:
     rt = get_runtime()
     now = dt.datetime.fromisoformat(now_iso) if now_iso else dt.datetime.now(dt.UTC)
     totals = {"planned": 0, "skipped": 0, "failed": 0, "batches": 0}
-    for day in local_dates(now):
-        planned, skipped, failed, ids = prepare_date(rt, day, respect_hour=True, now=now)
-        totals["planned"] += planned
-        totals["skipped"] += skipped
-        totals["failed"] += failed
+
+    def dispatch(ids: list[int]) -> None:  # called as planning commits each chunk: sending starts at once
         for chunk in batches(ids, rt.settings.DIGEST_BATCH_SIZE):
             send_batch.delay(chunk)
             totals["batches"] += 1
+
+    for day in local_dates(now):
+        planned, skipped, failed, left = prepare_date(rt, day, respect_hour=True, now=now, on_planned=dispatch)
+        dispatch(left)
+        totals["planned"] += planned
+        totals["skipped"] += skipped
+        totals["failed"] += failed
     log.info("planned due digests", extra={f"pb_{k}": v for k, v in totals.items()})
     return totals
 
