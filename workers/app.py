@@ -13,6 +13,7 @@ on a machine with no Redis. With a broker the delivery guarantees come from ``ac
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -113,6 +114,31 @@ def _preload(**_kwargs: object) -> None:
         loaded.html.get_template(f"daily-digest/{name}")
     for name in ("body.txt", "_pick.txt", "subject.txt"):
         loaded.text.get_template(f"daily-digest/{name}")
+    _freeze_heap()
+
+
+def _freeze_heap() -> None:
+    """Move every object alive now out of the garbage collector's reach (``gc.freeze``).
+
+    A worker holds a large long-lived heap (modules, templates, models, caches) that every full collection would
+    walk again, at a moment decided by allocations, often mid-batch: ~10% of a send batch's CPU. Frozen, it is
+    never walked; frozen before the fork, the children also stop touching (and so copying) the parent's pages.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+_warm = False
+
+
+@signals.task_postrun.connect
+def _freeze_after_first_task(**_kwargs: object) -> None:
+    """After its first task a pool child holds its own long-lived state (runtime, connections, caches): freeze
+    that too, once."""
+    global _warm
+    if not _warm:
+        _warm = True
+        _freeze_heap()
 
 
 @signals.setup_logging.connect

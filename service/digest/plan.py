@@ -112,12 +112,29 @@ def plan_deliveries(
         ).all()
         if not chunk:
             return result
+        first_chunk = after == 0
         after = chunk[-1].id
         planned = _plan_chunk(session, chunk, digest_date, now, respect_hour, suppressed, result)
+        if first_chunk:
+            refresh_statistics(session, inserted=len(result.planned) + result.skipped)
         if on_chunk is not None:
             session.commit()
             if planned:
                 on_chunk(planned)
+
+
+def refresh_statistics(session: Session, *, inserted: int) -> None:
+    """On PostgreSQL, ``ANALYZE deliveries`` when this plan adds many rows to a table the planner thinks small.
+
+    Every send batch looks its 500 deliveries up by id. Planned from statistics of a table that was empty or far
+    smaller (the first days of a deployment), those lookups become sequential scans of the whole day's rows, on
+    every batch; autovacuum would analyse the table only later. Analysed now, they are index lookups.
+    """
+    if inserted == 0 or session.get_bind().dialect.name != "postgresql":
+        return
+    known = session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'deliveries'::regclass"))
+    if known is None or known < 0 or inserted > 0.2 * known:
+        session.execute(text("ANALYZE deliveries"))
 
 
 def _plan_chunk(

@@ -163,3 +163,15 @@ def test_streamed_planning_hands_over_each_chunk_committed_and_skips_what_is_pla
     with rt.db.session() as session:
         per_subscriber = session.execute(select(Delivery.subscriber_id, func.count()).group_by(Delivery.subscriber_id))
         assert {count for _, count in per_subscriber} == {1}
+
+
+def test_planning_into_a_table_postgresql_thinks_small_refreshes_its_statistics(pg_runtime):
+    from sqlalchemy import text
+
+    rt = pg_runtime
+    reltuples = text("SELECT reltuples FROM pg_class WHERE oid = 'deliveries'::regclass")
+    with rt.db.session() as session:
+        assert session.scalar(reltuples) < 0  # never analysed: PostgreSQL would guess the table's size
+    ids = _planned(rt, 6)
+    with rt.db.session() as session:
+        assert session.scalar(reltuples) == len(ids) == 6
