@@ -161,8 +161,11 @@ class Interaction(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
-    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), index=True)
-    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"))
+    # No foreign keys on the two columns below: checking them for each of the 13 rows a digest appends was a
+    # third of the database's work per digest (see migration 0002). Papers are never deleted; deliveries only
+    # with their subscriber, whose interactions go first.
+    paper_id: Mapped[int] = mapped_column(Integer, index=True)
+    delivery_id: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))
     position: Mapped[int | None] = mapped_column(Integer)  # rank in the email, for position-bias analysis
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
