@@ -80,29 +80,42 @@ def candidates_for(session: Session, subscribers: Iterable[Subscriber], digest_d
     return out
 
 
-def has_candidates(
-    session: Session,
-    subscribers: Iterable[Subscriber],
-    digest_date: dt.date,
-    *,
-    id_range: tuple[int, int] | None = None,
-) -> dict[int, bool]:
-    """subscriber id → whether anything new in their window was never sent to them (all that planning needs).
+class NewPaperCheck:
+    """Whether anything new in a subscriber's window was never sent to them (all that planning needs), for the
+    chunks of one plan: each window's counts are read once, however many chunks ask.
 
     One query per window: how many of the window's papers each subscriber was already sent (readers with none
-    are not in the answer), instead of the papers themselves in chunks of subscribers. ``id_range`` (first,
-    last) narrows the query to the subscriber ids a planning chunk covers."""
-    subscribers = list(subscribers)
-    out: dict[int, bool] = {}
-    for days, window in _windows(session, subscribers, digest_date).items():
-        members = [s.id for s in subscribers if window_days(s.frequency) == days]
-        sent: dict[int, int] = {}
-        if window:
-            query = select(Interaction.subscriber_id, func.count(func.distinct(Interaction.paper_id))).where(
-                Interaction.kind == "sent", Interaction.paper_id.in_(window)
+    are not in the answer), instead of the papers themselves. Through the paper_id index it reads the window's
+    ``sent`` rows once; asked per chunk of subscribers it would read them once per chunk."""
+
+    def __init__(self, session: Session, digest_date: dt.date) -> None:
+        self.session = session
+        self.digest_date = digest_date
+        self._windows: dict[int, list[int]] = {}
+        self._sent: dict[int, dict[int, int]] = {}  # window days → subscriber id → window papers already sent
+
+    def __call__(self, subscribers: Iterable[Subscriber]) -> dict[int, bool]:
+        """subscriber id → whether they have anything new."""
+        out: dict[int, bool] = {}
+        for s in subscribers:
+            days = window_days(s.frequency)
+            window, sent = self._window(days)
+            out[s.id] = sent.get(s.id, 0) < len(window)
+        return out
+
+    def _window(self, days: int) -> tuple[list[int], dict[int, int]]:
+        if days not in self._windows:
+            window = self._windows[days] = new_paper_ids(self.session, self.digest_date, days)
+            self._sent[days] = (
+                dict(
+                    self.session.execute(
+                        select(Interaction.subscriber_id, func.count(func.distinct(Interaction.paper_id)))
+                        .where(Interaction.kind == "sent", Interaction.paper_id.in_(window))
+                        .group_by(Interaction.subscriber_id)
+                    ).all()
+                )
+                if window
+                else {}
             )
-            if id_range is not None:
-                query = query.where(Interaction.subscriber_id.between(*id_range))
-            sent = dict(session.execute(query.group_by(Interaction.subscriber_id)).all())
-        out.update({sid: sent.get(sid, 0) < len(window) for sid in members})
-    return out
+        return self._windows[days], self._sent[days]
+

@@ -16,7 +16,7 @@ from sqlalchemy import Row, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from service.digest.candidates import has_candidates
+from service.digest.candidates import NewPaperCheck
 from service.digest.schedule import is_due
 from service.models import Delivery, Subscriber, Suppression, utcnow
 
@@ -102,6 +102,7 @@ def plan_deliveries(
     now = now or dt.datetime.now(dt.UTC)
     suppressed = set(session.scalars(select(Suppression.email)))
     result = PlanResult()
+    has_new = NewPaperCheck(session, digest_date)
     after = 0
     while True:  # subscribers in id order, one chunk at a time: the first rows are ready within a second
         chunk = session.execute(  # rows of just these columns, not ORM objects: 100k of those cost seconds
@@ -114,7 +115,7 @@ def plan_deliveries(
             return result
         first_chunk = after == 0
         after = chunk[-1].id
-        planned = _plan_chunk(session, chunk, digest_date, now, respect_hour, suppressed, result)
+        planned = _plan_chunk(session, chunk, digest_date, now, respect_hour, suppressed, has_new, result)
         if first_chunk:
             refresh_statistics(session, inserted=len(result.planned) + result.skipped)
         if on_chunk is not None:
@@ -144,6 +145,7 @@ def _plan_chunk(
     now: dt.datetime,
     respect_hour: bool,
     suppressed: set[str],
+    has_new: NewPaperCheck,
     result: PlanResult,
 ) -> list[int]:
     """Plan one chunk of subscribers (ascending ids); adds to ``result`` and returns the ids planned."""
@@ -168,7 +170,7 @@ def _plan_chunk(
             due.append(subscriber)
         elif verdict.reason == "address suppressed":
             rows.append(_row(subscriber.id, digest_date, SKIPPED, stamp, verdict.reason))
-    worth_sending = has_candidates(session, due, digest_date, id_range=(first, last)) if due else {}
+    worth_sending = has_new(due) if due else {}
     for subscriber in due:
         if worth_sending.get(subscriber.id):
             rows.append(_row(subscriber.id, digest_date, PLANNED, stamp))
