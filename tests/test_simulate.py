@@ -67,7 +67,10 @@ def test_population_has_stated_and_hidden_tastes_and_a_click_history(runtime: Ru
     with runtime.db.session() as session:
         newest = session.scalar(select(func.max(Paper.listing_date)))
         shown_new = session.scalar(
-            select(func.count()).select_from(Interaction).join(Paper, Paper.id == Interaction.paper_id).where(Paper.listing_date == newest)
+            select(func.count())
+            .select_from(Interaction)
+            .join(Paper, Paper.id == Interaction.paper_id)
+            .where(Paper.listing_date == newest)
         )
     assert shown_new == 0
 
