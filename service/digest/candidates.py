@@ -118,4 +118,3 @@ class NewPaperCheck:
                 else {}
             )
         return self._windows[days], self._sent[days]
-
