@@ -35,13 +35,16 @@ browser: ## Install Debian's headless Chromium for the browser tests (skipped wh
 
 test: $(VENV)/.dev-installed browser ## Run the whole test suite (needs Redis and PostgreSQL on localhost)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(VENV)/.dev-installed ## Ruff
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: $(VENV)/.dev-installed ## Ruff fix and format
 	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: $(VENV)/.dev-installed ## Run every benchmark, JSON into bench/results/
 	mkdir -p bench/results
