@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, select, text, update
 from sqlalchemy.orm import Session
 
-from service.models import Delivery, Interaction, Paper, Subscriber, utcnow
+from service.models import REACTION_ROWS, Delivery, Interaction, Paper, Subscriber, utcnow
 
 CLICK, MORE, LESS = "click", "more", "less"
 FEEDBACK_KINDS = (MORE, LESS)
@@ -135,6 +135,7 @@ def record_click(
     recent = session.execute(
         select(Interaction.id, Interaction.paper_id).where(
             Interaction.delivery_id == delivery_id,
+            text(REACTION_ROWS),  # the partial index's predicate, word for word: this lookup stays off "sent" rows
             Interaction.kind == CLICK,
             Interaction.created_at >= since,
         )
@@ -174,7 +175,10 @@ def record_feedback(session: Session, *, delivery_id: int, paper_id: int, kind: 
         return False
     existing = session.scalar(
         select(Interaction.id).where(
-            Interaction.delivery_id == delivery_id, Interaction.paper_id == paper_id, Interaction.kind == kind
+            Interaction.delivery_id == delivery_id,
+            Interaction.paper_id == paper_id,
+            text(REACTION_ROWS),  # as in record_click: served by the partial index on reactions
+            Interaction.kind == kind,
         )
     )
     if existing is not None:

@@ -4,6 +4,10 @@
   more. Through the paper_id index that query read every interaction of the paper, the ``sent`` rows included
   (one per reader it was ever mailed to), so at 100k readers a day each count grew to a quarter of a second by
   the end of a send. This partial index holds only the engaged rows.
+* ``ix_interactions_reactions``: the click path (is this a scanner's burst?) and the feedback path (already
+  recorded?) look a delivery's reactions up by delivery id, which no index served: the click check went through
+  ``created_at``, whose recent range is full of ``sent`` rows while a send runs, the feedback check through
+  ``paper_id`` (every reader the paper was mailed to). This partial index leaves the ``sent`` rows out.
 * deliveries: a send updates each row four times (claim, picks, submitting, sent), and every update writes an
   entry into every index. ``ix_deliveries_subscriber_id`` duplicated the leading column of the unique
   (subscriber_id, digest_date) constraint, and the separate digest_date and status indexes are replaced by one
@@ -32,6 +36,7 @@ branch_labels = None
 depends_on = None
 
 ENGAGED = sa.text("kind IN ('click', 'more')")
+REACTIONS = sa.text("kind IN ('click', 'more', 'less')")
 
 
 # SQLite's foreign keys have no names; batch mode names the reflected ones by this pattern to drop them.
@@ -56,6 +61,13 @@ def upgrade() -> None:
         postgresql_where=ENGAGED,
         sqlite_where=ENGAGED,
     )
+    op.create_index(
+        "ix_interactions_reactions",
+        "interactions",
+        ["delivery_id", "paper_id"],
+        postgresql_where=REACTIONS,
+        sqlite_where=REACTIONS,
+    )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index("ix_deliveries_date_status", ["digest_date", "status"], unique=False)
         batch_op.drop_index("ix_deliveries_subscriber_id")
@@ -75,4 +87,5 @@ def downgrade() -> None:
         batch_op.create_index("ix_deliveries_status", ["status"], unique=False)
         batch_op.create_index("ix_deliveries_subscriber_id", ["subscriber_id"], unique=False)
         batch_op.drop_index("ix_deliveries_date_status")
+    op.drop_index("ix_interactions_reactions", table_name="interactions")
     op.drop_index("ix_interactions_engaged", table_name="interactions")

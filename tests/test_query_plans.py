@@ -1,0 +1,84 @@
+"""The lookups on the reader-facing paths stay off the send's rows on PostgreSQL.
+
+A send appends 13 ``sent`` interactions per digest (1.3M a day at 100k readers). With a day of them in the
+table, the statements the code actually issues for a click (is it a scanner's burst?), a "more/less" answer
+(already recorded?) and trending (engaged readers per paper) must use their partial indexes rather than read
+those rows. The statements are captured as the functions run and explained with their own parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import event, text
+
+from service.models import Delivery, Paper, Subscriber, utcnow
+from service.recommend.trending import trending_for
+from service.subscribers.tracking import record_click, record_feedback
+
+pytestmark = pytest.mark.postgres
+
+
+def _captured(rt, run):  # noqa: ANN001, ANN202
+    """(statement, parameters) of every SELECT that ``run(session)`` sends."""
+    seen: list[tuple[str, object]] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    event.listen(rt.db.engine, "before_cursor_execute", note)
+    try:
+        with rt.db.session() as session:
+            run(session)
+    finally:
+        event.remove(rt.db.engine, "before_cursor_execute", note)
+    return seen
+
+
+def _plan(rt, statement: str, parameters) -> str:  # noqa: ANN001
+    with rt.db.engine.connect() as conn:
+        rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters)
+        return "\n".join(row[0] for row in rows)
+
+
+def test_click_feedback_and_trending_lookups_use_their_partial_indexes_not_the_sent_rows(pg_runtime):
+    rt = pg_runtime
+    with rt.db.session() as session:
+        reader = Subscriber(email="reader@example.com", status="confirmed", confirmed_at=utcnow())
+        papers = [Paper(title=f"Paper {i}", title_key=f"paper-{i}", listing_date=dt.date(2025, 6, 3)) for i in range(3)]
+        session.add_all([reader, *papers])
+        session.flush()
+        delivery = Delivery(subscriber_id=reader.id, digest_date=dt.date(2025, 6, 3), status="sent", picks=[])
+        session.add(delivery)
+        session.flush()
+        ids = {"reader": reader.id, "delivery": delivery.id, "papers": [p.id for p in papers]}
+        session.execute(  # a day of sends: 200k "sent" rows over these papers, recent, for many deliveries
+            text(
+                "INSERT INTO interactions (subscriber_id, paper_id, delivery_id, kind, position, created_at,"
+                " suspected_scanner) SELECT :reader, :paper0 + (g % 3), g, 'sent', 1, now(), false"
+                " FROM generate_series(1, 200000) AS g"
+            ),
+            {"reader": reader.id, "paper0": papers[0].id},
+        )
+        session.execute(text("ANALYZE interactions"))
+
+    def click_and_feedback(session) -> None:  # noqa: ANN001
+        kwargs = {"subscriber_id": ids["reader"], "delivery_id": ids["delivery"], "paper_id": ids["papers"][0]}
+        record_click(session, **kwargs, position=1, user_agent="Mozilla/5.0")
+        record_feedback(session, delivery_id=ids["delivery"], paper_id=ids["papers"][1], kind="more")
+
+    def trending(session) -> None:  # noqa: ANN001
+        trending_for(session, [session.get(Paper, i) for i in ids["papers"]])
+
+    lookups = [
+        (s, p) for s, p in _captured(rt, click_and_feedback) + _captured(rt, trending) if "FROM interactions" in s
+    ]
+    plans = [_plan(rt, s, p) for s, p in lookups]
+    assert len(plans) == 3  # the burst check, the "already recorded" check, the trending count
+    assert "ix_interactions_reactions" in plans[0] and "ix_interactions_reactions" in plans[1], plans[:2]
+    # trending: either partial index (both leave the sent rows out; while clicks are few the planner may take
+    # the smaller one), never the paper_id index, which holds every sent row of the paper
+    assert "ix_interactions_engaged" in plans[2] or "ix_interactions_reactions" in plans[2], plans[2]
+    assert not any("Seq Scan on interactions" in plan or "ix_interactions_paper_id" in plan for plan in plans), plans
