@@ -196,6 +196,15 @@ def pg_int_array(values: Iterable[int]) -> str:
     return "{" + ",".join([str(int(v)) for v in values]) + "}"
 
 
+def _fencing(claims: Iterable[Claim]) -> dict[str, str]:
+    """The ``ids`` and ``attempts`` arrays of the array statements: which rows, under which claims."""
+    taken = list(claims)
+    return {
+        "ids": pg_int_array(c.delivery_id for c in taken),
+        "attempts": pg_int_array(c.attempt for c in taken),
+    }
+
+
 _PG_MARK_SUBMITTING = text(
     """
     UPDATE deliveries AS d SET status = 'submitting', message_id = u.message_id, claimed_at = :now
@@ -253,8 +262,7 @@ def _record_sent_pg(
             deliveries.append(c.delivery_id)
             positions.append(pick.get("position", i + 1))
     params = {
-        "ids": pg_int_array(c.delivery_id for c, *_ in sent),
-        "attempts": pg_int_array(c.attempt for c, *_ in sent),
+        **_fencing(c for c, *_ in sent),
         "provider_ids": pg_array(provider_id for _c, provider_id, *_ in sent),
         "now": stamp,
         "pick_subscribers": pg_int_array(subscribers),
@@ -292,8 +300,7 @@ def mark_submitting_many(
         return set()
     if _on_postgresql(session):
         params = {
-            "ids": pg_int_array(c.delivery_id for c, _ in items),
-            "attempts": pg_int_array(c.attempt for c, _ in items),
+            **_fencing(c for c, _ in items),
             "message_ids": pg_array(message_id for _, message_id in items),
             "now": _naive(now),
         }
@@ -391,8 +398,7 @@ def store_picks_many(
         return set()
     if _on_postgresql(session):
         params = {
-            "ids": pg_int_array(c.delivery_id for c, _ in items),
-            "attempts": pg_int_array(c.attempt for c, _ in items),
+            **_fencing(c for c, _ in items),
             "picks": pg_array(json.dumps(picks) for _, picks in items),
             "model_version_id": model_version_id,
         }
