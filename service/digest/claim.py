@@ -49,6 +49,11 @@ def _naive(now: dt.datetime | None) -> dt.datetime:
     return now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
 
 
+def claim_stamp(now: dt.datetime | None = None) -> dt.datetime:
+    """A claim time (naive UTC, microseconds): what ``claim_many(stamp=...)`` writes and later recognises."""
+    return _naive(now)
+
+
 def claim(
     session: Session, delivery_id: int, *, now: dt.datetime | None = None, lease: dt.timedelta = LEASE
 ) -> Claim | None:
@@ -81,14 +86,23 @@ def claim_many(
     now: dt.datetime | None = None,
     lease: dt.timedelta = LEASE,
     owned: Mapping[int, int] | None = None,
+    stamp: dt.datetime | None = None,
+    earlier_stamps: Iterable[dt.datetime] = (),
 ) -> tuple[list[Claim], list[int]]:
     """Claim a batch in one statement: (claims, ids held by another worker's claim that is not stale yet).
 
     ``owned`` maps delivery id → attempt of claims this caller made before (a task retried after a database
     error): such a claim is still ours while the row is ``sending`` with that attempt (the fencing token), so it
     is kept rather than waited out.
+
+    ``stamp`` is the claim time this caller writes (``now`` if not given). A caller whose earlier claim
+    statement may have committed without the answer reaching it (the connection dropped during COMMIT) passes
+    the stamps it wrote then as ``earlier_stamps``: rows still ``sending`` with exactly such a ``claimed_at``
+    are its own lost claims, taken back at once instead of waited out as if another worker held them.
     """
     now = _naive(now)
+    written = _naive(stamp) if stamp is not None else now
+    ours = {_naive(t) for t in earlier_stamps}
     ids = list(dict.fromkeys(int(i) for i in delivery_ids))
     owned = {int(k): int(v) for k, v in (owned or {}).items() if int(k) in set(ids)}
     claims: list[Claim] = []
@@ -112,7 +126,7 @@ def claim_many(
                 Delivery.id.in_(rest),
                 or_(Delivery.status == PLANNED, and_(Delivery.status == SENDING, Delivery.claimed_at < now - lease)),
             )
-            .values(status=SENDING, attempts=Delivery.attempts + 1, claimed_at=now, error=None)
+            .values(status=SENDING, attempts=Delivery.attempts + 1, claimed_at=written, error=None)
             .returning(Delivery.id, Delivery.attempts)
             .execution_options(synchronize_session=False)
         ).all()
@@ -120,7 +134,13 @@ def claim_many(
         got = {i for i, _ in taken}
         others = [i for i in rest if i not in got]
         if others:
-            held = list(session.scalars(select(Delivery.id).where(Delivery.id.in_(others), Delivery.status == SENDING)))
+            sending = session.execute(
+                select(Delivery.id, Delivery.attempts, Delivery.claimed_at).where(
+                    Delivery.id.in_(others), Delivery.status == SENDING
+                )
+            ).all()
+            claims.extend(Claim(i, a) for i, a, at in sending if at in ours)  # ours, committed unbeknownst to us
+            held = [i for i, _a, at in sending if at not in ours]
     return sorted(claims, key=lambda c: c.delivery_id), sorted(held)
 
 

@@ -71,6 +71,7 @@ class Progress:
     """
 
     owned: dict[int, int] = field(default_factory=dict)
+    stamps: list[str] = field(default_factory=list)  # claim times this batch wrote (ISO): finds lost claims
     outcomes: dict[int, list] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
     retry: list[int] = field(default_factory=list)
@@ -80,6 +81,7 @@ class Progress:
         data = data or {}
         return cls(
             owned={int(k): int(v) for k, v in (data.get("owned") or {}).items()},
+            stamps=[str(t) for t in data.get("stamps") or []],
             outcomes={int(k): list(v) for k, v in (data.get("outcomes") or {}).items()},
             counts={k: int((data.get("counts") or {}).get(k, 0)) for k in COUNTS},
             retry=[int(i) for i in data.get("retry") or []],
@@ -88,6 +90,7 @@ class Progress:
     def to_json(self) -> dict:
         return {
             "owned": {str(k): v for k, v in self.owned.items()},
+            "stamps": list(self.stamps),
             "outcomes": {str(k): v for k, v in self.outcomes.items()},
             "counts": dict(self.counts),
             "retry": list(self.retry),
@@ -126,9 +129,17 @@ def send_batch(
     try:
         if state.outcomes:
             _record_outcomes(rt, state, result, now)
+        stamp = claims.claim_stamp(now)
+        state.stamps.append(stamp.isoformat())  # noted before claiming: a retry knows it even if no answer came
         with rt.db.session() as session:
             taken, result.held = claims.claim_many(
-                session, delivery_ids, now=now, lease=lease_of(rt), owned=state.owned
+                session,
+                delivery_ids,
+                now=now,
+                lease=lease_of(rt),
+                owned=state.owned,
+                stamp=stamp,
+                earlier_stamps=[dt.datetime.fromisoformat(t) for t in state.stamps],
             )
         state.owned = {c.delivery_id: c.attempt for c in taken}
         if not taken:

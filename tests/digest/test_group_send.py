@@ -175,3 +175,23 @@ def test_planning_into_a_table_postgresql_thinks_small_refreshes_its_statistics(
     ids = _planned(rt, 6)
     with rt.db.session() as session:
         assert session.scalar(reltuples) == len(ids) == 6
+
+
+def test_a_claim_whose_answer_was_lost_is_taken_back_by_the_retry_while_others_stay_held(any_runtime):
+    from service.digest.send import Progress
+
+    rt = any_runtime
+    ids = _planned(rt, 5)
+    mine, theirs = ids[:3], ids[3:]
+    lost = claims.claim_stamp()
+    with rt.db.session() as session:  # committed, but the connection dropped before the answer came back
+        claims.claim_many(session, mine, stamp=lost)
+    with rt.db.session() as session:  # a live claim of another worker
+        claims.claim_many(session, theirs)
+
+    result = send_batch(rt, ids, progress=Progress(stamps=[lost.isoformat()]))
+
+    assert result.sent == 3 and result.held == theirs  # not waited out for the lease: ours again at once
+    with rt.db.session() as session:
+        statuses = dict(session.execute(select(Delivery.id, Delivery.status)).all())
+    assert [statuses[i] for i in ids] == ["sent"] * 3 + ["sending"] * 2
