@@ -93,7 +93,10 @@ def claim_many(
 
     ``owned`` maps delivery id → attempt of claims this caller made before (a task retried after a database
     error): such a claim is still ours while the row is ``sending`` with that attempt (the fencing token), so it
-    is kept rather than waited out.
+    is kept rather than waited out. A row of ours found ``submitting`` is one whose marking committed while its
+    answer was lost: the sender posts a group only after the mark's commit returns, and every message it did
+    post is either recorded or carried in the retry's outcomes (which the caller settles, and drops from
+    ``owned``, before claiming). So it was never sent, and it goes back to ``sending`` under the same claim.
 
     ``stamp`` is the claim time this caller writes (``now`` if not given). A caller whose earlier claim
     statement may have committed without the answer reaching it (the connection dropped during COMMIT) passes
@@ -108,15 +111,16 @@ def claim_many(
     claims: list[Claim] = []
     if owned:
         rows = session.execute(select(Delivery.id, Delivery.status, Delivery.attempts).where(Delivery.id.in_(owned)))
-        kept = [i for i, status, attempts in rows if status == SENDING and attempts == owned[i]]
+        kept = [i for i, status, attempts in rows if status in (SENDING, SUBMITTING) and attempts == owned[i]]
         if kept:
-            session.execute(
+            renewed = session.scalars(
                 update(Delivery)
-                .where(Delivery.id.in_(kept), Delivery.status == SENDING)
-                .values(claimed_at=now)
+                .where(_ours(Claim(i, owned[i]) for i in kept), Delivery.status.in_((SENDING, SUBMITTING)))
+                .values(status=SENDING, claimed_at=now)
+                .returning(Delivery.id)
                 .execution_options(synchronize_session=False)
-            )
-        claims.extend(Claim(i, owned[i]) for i in kept)
+            ).all()
+            claims.extend(Claim(i, owned[i]) for i in renewed)
     rest = [i for i in ids if i not in owned]
     held: list[int] = []
     if rest:

@@ -195,3 +195,23 @@ def test_a_claim_whose_answer_was_lost_is_taken_back_by_the_retry_while_others_s
     with rt.db.session() as session:
         statuses = dict(session.execute(select(Delivery.id, Delivery.status)).all())
     assert [statuses[i] for i in ids] == ["sent"] * 3 + ["sending"] * 2
+
+
+def test_a_group_whose_submitting_mark_lost_its_answer_is_sent_by_the_retry_exactly_once(any_runtime):
+    from service.digest.send import Progress
+
+    rt = any_runtime
+    ids = _planned(rt, 3)
+    with rt.db.session() as session:
+        taken, _ = claims.claim_many(session, ids)
+    with rt.db.session() as session:  # committed, but the answer was lost: the worker never posted this group
+        claims.mark_submitting_many(session, [(c, f"<lost{c.delivery_id}@t>") for c in taken[:2]])
+
+    result = send_batch(rt, ids, progress=Progress(owned={c.delivery_id: c.attempt for c in taken}))
+
+    assert result.sent == 3 and result.held == [] and result.failed == 0
+    with rt.db.session() as session:
+        rows = session.execute(select(Delivery.status, Delivery.message_id)).all()
+    assert {status for status, _ in rows} == {"sent"}
+    assert not any(message_id.startswith("<lost") for _, message_id in rows)  # the messages that went out
+    assert len(list(rt.settings.OUTBOX_DIR.glob("delivery-*.eml"))) == 3  # each once
