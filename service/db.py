@@ -5,16 +5,29 @@ SQLite by default (a file in the instance folder), PostgreSQL in production thro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, Engine, any_, create_engine, event, literal
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def on_postgresql(session: Session) -> bool:
+    """Whether ``session`` talks to PostgreSQL: the hot statements have a faster form there."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def id_in(session: Session, column: InstrumentedAttribute, values: Sequence[int]) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL ``= ANY(:array)``, one bound array instead of one parameter per value."""
+    if on_postgresql(session):
+        return column == any_(literal(list(values), ARRAY(column.type)))
+    return column.in_(values)
 
 
 def normalise_url(url: str) -> str:
@@ -53,10 +66,6 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
 
     @contextmanager
     def session(self) -> Iterator[Session]:

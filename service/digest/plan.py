@@ -16,6 +16,7 @@ from sqlalchemy import Row, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from service.db import on_postgresql
 from service.digest.candidates import NewPaperCheck
 from service.digest.schedule import is_due
 from service.models import Delivery, Subscriber, Suppression, utcnow
@@ -47,7 +48,7 @@ def insert_ignoring_duplicates(session: Session, rows: list[dict]) -> list[tuple
     """Insert delivery rows, keeping any that already exist; returns (id, status, skip reason) of the new ones."""
     if not rows:
         return []
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         return _insert_unnest(session, rows)
     stmt = (
         sqlite.insert(Delivery.__table__)
@@ -125,13 +126,14 @@ def plan_deliveries(
 
 
 def refresh_statistics(session: Session, *, inserted: int) -> None:
-    """On PostgreSQL, ``ANALYZE deliveries`` when this plan adds many rows to a table the planner thinks small.
+    """On PostgreSQL, ``ANALYZE deliveries`` when a plan's first chunk alone adds many rows to a table the
+    planner thinks small (called once per plan, after that chunk).
 
     Every send batch looks its 500 deliveries up by id. Planned from statistics of a table that was empty or far
     smaller (the first days of a deployment), those lookups become sequential scans of the whole day's rows, on
     every batch; autovacuum would analyse the table only later. Analysed now, they are index lookups.
     """
-    if inserted == 0 or session.get_bind().dialect.name != "postgresql":
+    if inserted == 0 or not on_postgresql(session):
         return
     known = session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'deliveries'::regclass"))
     if known is None or known < 0 or inserted > 0.2 * known:

@@ -24,11 +24,12 @@ import scipy.sparse as sp
 from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
+from service.db import id_in
 from service.models import Interaction, Paper, Subscriber
 from service.recommend.content import TextVectorizer, keyword_pattern, paper_text
 from service.recommend.hybrid import ItemViews, standardise
 from service.recommend.store import StoredModel, latest_model
-from service.recommend.trending import id_in, trending_for
+from service.recommend.trending import trending_for
 from service.runtime import Runtime
 
 SECTIONS = ("followed", "for_you", "explore", "trending")

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import ColumnElement, any_, func, literal, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
+from service.db import id_in
 from service.models import ENGAGED_ROWS, Interaction, Paper
 
 WEIGHTS = {"upvotes": 1.0, "comments": 0.5, "stars": 0.3, "clicks": 1.0}
@@ -28,13 +28,6 @@ class Trending:
 
 def _fmt(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
-
-
-def id_in(session: Session, column: InstrumentedAttribute, values: Sequence[int]) -> ColumnElement[bool]:
-    """``column IN values``; on PostgreSQL ``= ANY(:array)``, one bound array instead of one parameter per value."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(list(values), ARRAY(column.type)))
-    return column.in_(values)
 
 
 def trending_for(session: Session, papers: Sequence[Paper]) -> Trending:

@@ -36,51 +36,14 @@ class OutcomeUnknownError(SendError):
     """The request may have reached the provider (timeout after sending): never retried automatically."""
 
 
-class NotSubmitted(SendError):
-    """The caller withdrew the message just before its request (``before_send`` said no): never sent."""
+def send_guarded(send: Callable[[OutgoingMessage], SendResult], message: OutgoingMessage) -> SendResult | SendError:
+    """One message of ``send_many``: its ``SendResult``, or the ``SendError`` it raised as the answer.
 
-    def __init__(self, message: str, *, retry: bool = False) -> None:
-        super().__init__(message)
-        self.retry = retry  # True: withdrawn for a passing reason (database away), the claim is still ours
-
-
-# Called in the sending thread right before each request; False withdraws the message (``NotSubmitted``).
-BeforeSend = Callable[[OutgoingMessage], bool]
-# Called in the sending thread with each answer as soon as it arrives (to record it at once).
-AfterSend = Callable[[OutgoingMessage, "SendResult | SendError"], None]
-
-
-def withdrawn_by(message: OutgoingMessage, before_send: BeforeSend | None) -> NotSubmitted | None:
-    """Ask ``before_send`` about ``message``: None to go ahead, else the ``NotSubmitted`` to report."""
-    if before_send is None:
-        return None
+    Every backend's ``send_many`` uses this, so one refused message never stops the rest of its group."""
     try:
-        return None if before_send(message) else NotSubmitted("withdrawn before the request")
-    except NotSubmitted as exc:
-        return exc
-
-
-def send_guarded(
-    send: Callable[[OutgoingMessage], SendResult],
-    message: OutgoingMessage,
-    before_send: BeforeSend | None,
-    after_send: AfterSend | None,
-) -> SendResult | SendError:
-    """One message through ``send_many``'s protocol: ask ``before_send``, send, report to ``after_send``.
-
-    Every backend's ``send_many`` uses this, so withdrawal and recording behave the same whatever the backend.
-    """
-    withdrawn = withdrawn_by(message, before_send)
-    if withdrawn is not None:
-        return withdrawn
-    outcome: SendResult | SendError
-    try:
-        outcome = send(message)
+        return send(message)
     except SendError as exc:
-        outcome = exc
-    if after_send is not None:
-        after_send(message, outcome)
-    return outcome
+        return exc
 
 
 @dataclass(frozen=True)
@@ -100,12 +63,7 @@ class Backend(Protocol):
 
     def send(self, message: OutgoingMessage) -> SendResult: ...
 
-    def send_many(
-        self,
-        messages: Sequence[OutgoingMessage],
-        before_send: BeforeSend | None = None,
-        after_send: AfterSend | None = None,
-    ) -> list[SendResult | SendError]: ...
+    def send_many(self, messages: Sequence[OutgoingMessage]) -> list[SendResult | SendError]: ...
 
     def was_accepted(self, delivery_id: int) -> bool | None: ...
 
@@ -124,10 +82,7 @@ def get_backend(settings: Settings) -> Backend:
 
 
 __all__ = [
-    "AfterSend",
     "Backend",
-    "BeforeSend",
-    "NotSubmitted",
     "OutcomeUnknownError",
     "PermanentSendError",
     "SendError",

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from service.digest.backends import (
-    AfterSend,
-    BeforeSend,
     SendError,
     SendResult,
     TransientSendError,
@@ -63,13 +61,8 @@ class OutboxBackend:
             tmp.unlink(missing_ok=True)
         return SendResult(provider_message_id=target.name)
 
-    def send_many(
-        self,
-        messages: Sequence[OutgoingMessage],
-        before_send: BeforeSend | None = None,
-        after_send: AfterSend | None = None,
-    ) -> list[SendResult | SendError]:
-        return [send_guarded(self.send, message, before_send, after_send) for message in messages]
+    def send_many(self, messages: Sequence[OutgoingMessage]) -> list[SendResult | SendError]:
+        return [send_guarded(self.send, message) for message in messages]
 
     def was_accepted(self, delivery_id: int) -> bool | None:
         return (self.directory / f"delivery-{delivery_id:08d}.eml").exists()

@@ -39,8 +39,6 @@ from sendgrid import SendGridAPIClient
 
 from service.config import Settings
 from service.digest.backends import (
-    AfterSend,
-    BeforeSend,
     OutcomeUnknownError,
     PermanentSendError,
     SendError,
@@ -262,20 +260,11 @@ class SendGridBackend:
                 self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sendgrid")
             return self._executor
 
-    def send_many(
-        self,
-        messages: Sequence[OutgoingMessage],
-        before_send: BeforeSend | None = None,
-        after_send: AfterSend | None = None,
-    ) -> list[SendResult | SendError]:
-        """Send several messages with up to ``concurrency`` requests in flight; results in input order.
-
-        ``before_send`` runs in the sending thread just before each request and ``after_send`` with its answer,
-        so the caller can mark and record each message on its own: after a crash only the requests actually
-        in flight are in doubt."""
+    def send_many(self, messages: Sequence[OutgoingMessage]) -> list[SendResult | SendError]:
+        """Send several messages with up to ``concurrency`` requests in flight; results in input order."""
 
         def one(message: OutgoingMessage) -> SendResult | SendError:
-            return send_guarded(self.send, message, before_send, after_send)
+            return send_guarded(self.send, message)
 
         if len(messages) <= 1:
             return [one(m) for m in messages]
