@@ -32,6 +32,8 @@ ENGAGED_ROWS = "kind IN ('click', 'more')"
 # A reader's reactions to one digest (clicks, more, less): looked up by delivery on the click and feedback paths,
 # through a partial index that leaves out the ``sent`` rows (13 per digest, most of the table).
 REACTION_ROWS = "kind IN ('click', 'more', 'less')"
+# Clicks alone, by time: ``/metrics`` counts the last day's on every scrape without reading the ``sent`` rows.
+CLICK_ROWS = "kind = 'click'"
 
 
 def utcnow() -> dt.datetime:
@@ -167,6 +169,7 @@ class Interaction(Base):
             postgresql_where=text(REACTION_ROWS),
             sqlite_where=text(REACTION_ROWS),
         ),
+        Index("ix_interactions_clicks", "created_at", postgresql_where=text(CLICK_ROWS), sqlite_where=text(CLICK_ROWS)),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -3,7 +3,8 @@
 A send appends 13 ``sent`` interactions per digest (1.3M a day at 100k readers). With a day of them in the
 table, the statements the code actually issues for a click (is it a scanner's burst?), a "more/less" answer
 (already recorded?) and trending (engaged readers per paper) must use their partial indexes rather than read
-those rows. The statements are captured as the functions run and explained with their own parameters.
+those rows; so must the queries of a ``/metrics`` scrape, against a year of deliveries. The statements are
+captured as the functions run and explained with their own parameters.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, insert, text
 
 from service.models import Delivery, Paper, Subscriber, utcnow
+from service.observability import DatabaseCollector
 from service.recommend.trending import trending_for
 from service.subscribers.tracking import record_click, record_feedback
 
@@ -77,8 +79,46 @@ def test_click_feedback_and_trending_lookups_use_their_partial_indexes_not_the_s
     ]
     plans = [_plan(rt, s, p) for s, p in lookups]
     assert len(plans) == 3  # the burst check, the "already recorded" check, the trending count
-    assert "ix_interactions_reactions" in plans[0] and "ix_interactions_reactions" in plans[1], plans[:2]
+    # burst check: a delivery's reactions, or the last seconds' clicks (migration 0003): both leave out sent rows
+    assert "ix_interactions_reactions" in plans[0] or "ix_interactions_clicks" in plans[0], plans[0]
+    assert "ix_interactions_reactions" in plans[1], plans[1]
     # trending: either partial index (both leave the sent rows out; while clicks are few the planner may take
     # the smaller one), never the paper_id index, which holds every sent row of the paper
     assert "ix_interactions_engaged" in plans[2] or "ix_interactions_reactions" in plans[2], plans[2]
     assert not any("Seq Scan on interactions" in plan or "ix_interactions_paper_id" in plan for plan in plans), plans
+
+
+def test_metrics_scrape_reads_the_days_in_progress_through_indexes_not_the_history(pg_runtime):
+    """Prometheus scrapes every few seconds: with a year of deliveries and a day of sent rows in the tables,
+    no query of ``/metrics`` may read either table whole."""
+    rt = pg_runtime
+    with rt.db.session() as session:
+        session.execute(
+            insert(Subscriber), [{"email": f"r{i}@example.com", "status": "confirmed"} for i in range(1000)]
+        )
+        session.execute(  # a year of history: 1,000 readers' digests on each of 365 days
+            text(
+                "INSERT INTO deliveries (subscriber_id, digest_date, status, picks, planned_at, sent_at, attempts)"
+                " SELECT s.id, current_date - d, 'sent', '[]', now() - make_interval(days => d),"
+                " now() - make_interval(days => d), 1"
+                " FROM subscribers AS s, generate_series(1, 365) AS d"
+            )
+        )
+        session.execute(
+            text(
+                "INSERT INTO interactions (subscriber_id, paper_id, delivery_id, kind, position, created_at,"
+                " suspected_scanner) SELECT (SELECT min(id) FROM subscribers), g % 200, g, 'sent', 1, now(), false"
+                " FROM generate_series(1, 200000) AS g"
+            )
+        )
+        session.execute(text("ANALYZE"))
+
+    def scrape(session) -> None:  # noqa: ANN001
+        list(DatabaseCollector(rt).collect())
+
+    plans = [_plan(rt, s, p) for s, p in _captured(rt, scrape) if "FROM deliveries" in s or "FROM interactions" in s]
+    assert len(plans) == 3, plans  # digests by status, clicks of the last day, send latency
+    assert not any("Seq Scan on deliveries" in plan or "Seq Scan on interactions" in plan for plan in plans), plans
+    assert "ix_interactions_clicks" in plans[1], plans[1]
+    # the deliveries are read by a range of digest dates, not a full pass over the index either
+    assert all("Index Cond: ((digest_date >= " in plan for plan in (plans[0], plans[2])), plans

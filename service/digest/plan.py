@@ -23,6 +23,7 @@ from service.models import Delivery, Subscriber, Suppression, utcnow
 
 PLAN_CHUNK = 10_000  # subscribers planned per step (one INSERT; one hand-over to the workers when streaming)
 PLANNED, SENDING, SUBMITTING, SENT, SKIPPED, FAILED = "planned", "sending", "submitting", "sent", "skipped", "failed"
+DELIVERY_STATUSES = (PLANNED, SENDING, SUBMITTING, SENT, SKIPPED, FAILED)
 # What deciding whether a subscriber is due needs (``schedule.is_due`` reads them as attributes of the row), and
 # the address for suppressions.
 _SCHEDULE_COLUMNS = (
