@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import random
 import time
 from functools import lru_cache
 
@@ -31,7 +32,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ["workers.tasks.ingest", "workers.tasks.train", "workers.tasks.send", "workers.tasks.webhooks"]
+TASK_MODULES = [
+    "workers.tasks.ingest",
+    "workers.tasks.train",
+    "workers.tasks.send",
+    "workers.tasks.mail",
+    "workers.tasks.webhooks",
+]
 QUEUES = ("default", "ingest", "train", "send")
 
 
@@ -83,6 +90,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
             "workers.tasks.ingest.*": {"queue": "ingest"},
             "workers.tasks.train.*": {"queue": "train"},
             "workers.tasks.send.*": {"queue": "send"},
+            "workers.tasks.mail.*": {"queue": "default"},
             "workers.tasks.webhooks.*": {"queue": "default"},
         },
         beat_schedule={
@@ -98,6 +106,13 @@ def make_celery(settings: Settings | None = None) -> Celery:
 SETTINGS = Settings.from_env()
 # The longest countdown any task here uses (retries back off up to it); see ``max_countdown_s``.
 MAX_COUNTDOWN_S = max_countdown_s(SETTINGS)
+
+
+def backoff_s(base: float, retries: int) -> float:
+    """``base``, doubled per retry, capped below the visibility timeout, with jitter against thundering herds."""
+    return min(float(MAX_COUNTDOWN_S), base * 2**retries) * random.uniform(0.8, 1.2)
+
+
 celery_app = make_celery(SETTINGS)
 
 

@@ -3,13 +3,21 @@
 They carry nothing a visitor typed except the address itself (no topics, no names), so the subscribe form
 cannot be used to send someone else a message of the visitor's choosing. Call them after the subscriber row is
 committed: they read it in a session of their own. A suppressed address gets nothing.
+
+The web app hands them to the workers (``queue_transactional``): the visitor's request neither waits for the
+provider nor loses the email when the provider is briefly down, because the task retries (``workers.tasks.mail``).
+With no broker, or a broker that cannot take the task right now, the email is sent within the request instead.
+Delivery is at least once: a worker killed between the provider's answer and the task's acknowledgement sends
+that confirmation again, which its reader can ignore (a digest, by contrast, is never sent twice).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
+from service.config import Settings
 from service.digest.backends import get_backend
 from service.digest.message import outgoing
 from service.digest.render import templates
@@ -20,7 +28,12 @@ from service.subscribers.suppression import is_suppressed
 log = logging.getLogger(__name__)
 
 
-def _mail(rt: Runtime, subscriber_id: int, message: str, links: Callable[[Subscriber], dict[str, object]]) -> None:
+SENT, SUPPRESSED, QUEUED = "sent", "suppressed", "queued"
+TASK = "workers.tasks.mail.send_transactional"
+PUBLISH_TIMEOUT_S = 2.0  # how long a request may wait for the broker before sending the email itself
+
+
+def _mail(rt: Runtime, subscriber_id: int, message: str, links: Callable[[Subscriber], dict[str, object]]) -> str:
     """Render ``message`` for the subscriber and send it at once; a suppressed address gets nothing."""
     with rt.db.session() as session:
         subscriber = session.get(Subscriber, subscriber_id)
@@ -28,7 +41,7 @@ def _mail(rt: Runtime, subscriber_id: int, message: str, links: Callable[[Subscr
             raise LookupError(f"no subscriber with id {subscriber_id}")
         if is_suppressed(session, subscriber.email):
             log.info("not mailing subscriber %s: address is suppressed", subscriber_id)
-            return
+            return SUPPRESSED
         email = subscriber.email
         context = dict(links(subscriber), email=email, postal_address=rt.settings.POSTAL_ADDRESS)
     rendered = templates().render(message, context)
@@ -37,16 +50,19 @@ def _mail(rt: Runtime, subscriber_id: int, message: str, links: Callable[[Subscr
         backend.send(outgoing(rendered, to=email, from_=rt.settings.MAIL_FROM, category=message))
     finally:
         backend.close()
+    return SENT
 
 
-def send_confirmation_email(rt: Runtime, subscriber_id: int) -> None:
+def send_confirmation_email(rt: Runtime, subscriber_id: int) -> str:
     """Send the double opt-in link; raises ``LookupError`` for an unknown id, ``SendError`` when not accepted."""
-    _mail(rt, subscriber_id, "confirm-subscription", lambda s: {"confirm_url": rt.links.confirm(s.id, s.token_version)})
+    return _mail(
+        rt, subscriber_id, "confirm-subscription", lambda s: {"confirm_url": rt.links.confirm(s.id, s.token_version)}
+    )
 
 
-def send_preferences_email(rt: Runtime, subscriber_id: int) -> None:
+def send_preferences_email(rt: Runtime, subscriber_id: int) -> str:
     """Send the signed preferences link (and an unsubscribe link) to the subscriber's own address."""
-    _mail(
+    return _mail(
         rt,
         subscriber_id,
         "preferences-link",
@@ -55,3 +71,60 @@ def send_preferences_email(rt: Runtime, subscriber_id: int) -> None:
             "unsubscribe_url": rt.links.unsubscribe(s.id, s.token_version),
         },
     )
+
+
+# The emails a task may be asked for, by name (a task carries the name and the subscriber id, nothing else).
+TRANSACTIONAL: dict[str, Callable[[Runtime, int], str]] = {
+    "confirmation": send_confirmation_email,
+    "preferences": send_preferences_email,
+}
+
+
+def send_transactional(rt: Runtime, kind: str, subscriber_id: int) -> str:
+    """Send the ``kind`` email now: ``sent`` or ``suppressed``; ``ValueError`` names an unknown kind."""
+    if kind not in TRANSACTIONAL:
+        raise ValueError(f"unknown transactional email {kind!r}; expected one of {sorted(TRANSACTIONAL)}")
+    return TRANSACTIONAL[kind](rt, subscriber_id)
+
+
+def queue_transactional(rt: Runtime, kind: str, subscriber_id: int) -> str:
+    """Hand the ``kind`` email to the workers (``queued``), or send it here when there is no broker or the broker
+    cannot take it within ``PUBLISH_TIMEOUT_S`` (``sent``/``suppressed``): the email is never dropped."""
+    if kind not in TRANSACTIONAL:
+        raise ValueError(f"unknown transactional email {kind!r}; expected one of {sorted(TRANSACTIONAL)}")
+    if rt.settings.runs_tasks_in_process:
+        return send_transactional(rt, kind, subscriber_id)
+    try:
+        _producer(rt.settings).send_task(
+            TASK,
+            args=[kind, subscriber_id],
+            queue="default",
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
+        )
+    except Exception as exc:  # noqa: BLE001 - any broker trouble: the request sends the email itself
+        log.warning("broker did not take the %s email for subscriber %s (%s); sending it now", kind, subscriber_id, exc)
+        return send_transactional(rt, kind, subscriber_id)
+    return QUEUED
+
+
+_producers: dict[tuple[str, str], Any] = {}
+
+
+def _producer(settings: Settings):  # noqa: ANN202 - a celery.Celery, imported late
+    """The workers' Celery app (same queues, same key prefix), with short broker timeouts: a web request must not
+    hang on the broker. One per broker and prefix, made on first use."""
+    key = (settings.CELERY_BROKER_URL, settings.CELERY_KEY_PREFIX)
+    app = _producers.get(key)
+    if app is None:
+        from workers.app import make_celery
+
+        app = make_celery(settings)
+        app.conf.broker_transport_options = {
+            **app.conf.broker_transport_options,
+            "socket_connect_timeout": PUBLISH_TIMEOUT_S,
+            "socket_timeout": PUBLISH_TIMEOUT_S,
+        }
+        app.conf.broker_connection_timeout = PUBLISH_TIMEOUT_S
+        app = _producers.setdefault(key, app)
+    return app

@@ -1,7 +1,8 @@
 """Requests a visitor makes by typing an address: subscribe, and "email me my preferences link".
 
 Both answer the visitor the same way whatever the address's state, so the web page never reveals who is
-subscribed; what actually happened is returned for logs and tests only. The email sent never contains
+subscribed; what actually happened is returned for logs and tests only. The email itself goes to the workers'
+queue when there is one (``service.digest.transactional.queue_transactional``). The email sent never contains
 anything the visitor typed: it goes to the stored address and carries only our own signed links.
 """
 
@@ -40,13 +41,7 @@ def request_subscription(rt: Runtime, email: str, topics: Sequence[str] = ()) ->
         except IntegrityError:
             if attempt:
                 raise
-    from service.digest import send_confirmation_email, send_preferences_email
-
-    if needs_confirmation:
-        send_confirmation_email(rt, subscriber_id)
-        return SENT_CONFIRMATION
-    send_preferences_email(rt, subscriber_id)
-    return SENT_PREFERENCES
+    return _mail(rt, subscriber_id, confirmation=needs_confirmation)
 
 
 def request_preferences_link(rt: Runtime, email: str) -> str:
@@ -59,10 +54,15 @@ def request_preferences_link(rt: Runtime, email: str) -> str:
         if is_suppressed(session, address):
             return SUPPRESSED
         subscriber_id, status = subscriber.id, subscriber.status
-    from service.digest import send_confirmation_email, send_preferences_email
+    return _mail(rt, subscriber_id, confirmation=status == UNCONFIRMED)
 
-    if status == UNCONFIRMED:
-        send_confirmation_email(rt, subscriber_id)
+
+def _mail(rt: Runtime, subscriber_id: int, *, confirmation: bool) -> str:
+    """Queue the confirmation or the preferences-link email (sent here when there is no broker to take it)."""
+    from service.digest.transactional import queue_transactional
+
+    if confirmation:
+        queue_transactional(rt, "confirmation", subscriber_id)
         return SENT_CONFIRMATION
-    send_preferences_email(rt, subscriber_id)
+    queue_transactional(rt, "preferences", subscriber_id)
     return SENT_PREFERENCES

@@ -16,21 +16,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 
 from service.digest.schedule import local_dates
 from service.digest.send import BatchInterrupted, Progress, batches, prepare_date
 from service.digest.send import send_batch as send_batch_now
-from workers.app import MAX_COUNTDOWN_S, celery_app, get_runtime
+from workers.app import MAX_COUNTDOWN_S, backoff_s, celery_app, get_runtime
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
-
-
-def backoff_s(base: float, retries: int) -> float:
-    """``base``, doubled per retry, capped below the visibility timeout, with jitter against thundering herds."""
-    return min(float(MAX_COUNTDOWN_S), base * 2**retries) * random.uniform(0.8, 1.2)
 
 
 @celery_app.task(name="workers.tasks.send.plan_due_digests", acks_late=True)
