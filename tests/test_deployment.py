@@ -65,14 +65,32 @@ def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | Non
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _started(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _stop(*procs: subprocess.Popen) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def test_compose_describes_the_whole_system(compose: dict) -> None:
     services = compose["services"]
     assert {"postgres", "redis", "migrate", "web", "worker", "beat", "flower"} <= set(services)
     assert services["beat"]["deploy"]["replicas"] == 1
     for name in ("web", "worker", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-    for name in ("postgres", "redis", "web", "worker"):
+    for name in ("postgres", "redis", "web", "worker", "flower"):
         assert "healthcheck" in services[name], name
+    # Flower can revoke tasks and stop workers: compose refuses to start it without a password, and only this
+    # host reaches it
+    assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
+    assert all(port.startswith("127.0.0.1:") for port in services["flower"]["ports"])
 
 
 def test_migrate_then_web_serves_health(compose: dict, pg_database_url: str, redis_url: str, tmp_path: Path) -> None:
@@ -104,10 +122,8 @@ def test_worker_and_beat_start_on_the_real_redis(
     redis.Redis.from_url(broker).flushdb()
     env = _env(pg_database_url, broker, tmp_path)
     worker_cmd = _command(compose, "worker", tmp_path) + ["--hostname", f"deploytest-{os.getpid()}@%h"]
-    worker = subprocess.Popen(worker_cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    beat = subprocess.Popen(
-        _command(compose, "beat", tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    worker = _started(worker_cmd, env)
+    beat = _started(_command(compose, "beat", tmp_path), env)
     try:
 
         def worker_answers() -> bool:
@@ -128,11 +144,39 @@ def test_worker_and_beat_start_on_the_real_redis(
         )
         assert beat.poll() is None, "beat exited"
     finally:
-        for proc in (beat, worker):
-            proc.terminate()
-        for proc in (beat, worker):
+        _stop(beat, worker)
+        redis.Redis.from_url(broker).flushdb()
+
+
+def test_flower_shows_the_workers_only_to_whoever_has_the_password(
+    compose: dict, pg_database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    broker = redis_url.rsplit("/", 1)[0] + "/6"
+    redis.Redis.from_url(broker).flushdb()
+    env = _env(pg_database_url, broker, tmp_path) | {"FLOWER_BASIC_AUTH": "ops:flower-test-password"}
+    hostname = f"flowertest-{os.getpid()}"
+    worker = _started(_command(compose, "worker", tmp_path) + ["--hostname", f"{hostname}@%h"], env)
+    port = _free_port()
+    flower_cmd = [a.replace("--port=5555", f"--port={port}") for a in _command(compose, "flower", tmp_path)]
+    flower = _started(flower_cmd + ["--address=127.0.0.1"], env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def up() -> bool:
             try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+                return httpx.get(f"{base}/healthcheck", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait_for(up, 60, "flower /healthcheck", flower)
+        assert httpx.get(f"{base}/api/workers", timeout=5).status_code == 401
+        assert httpx.get(f"{base}/", timeout=5, auth=("ops", "wrong")).status_code == 401
+
+        def lists_worker() -> bool:
+            answer = httpx.get(f"{base}/api/workers?refresh=1", timeout=10, auth=("ops", "flower-test-password"))
+            return answer.status_code == 200 and any(name.startswith(hostname) for name in answer.json())
+
+        _wait_for(lists_worker, 90, "flower to list the worker", worker)
+    finally:
+        _stop(flower, worker)
         redis.Redis.from_url(broker).flushdb()
