@@ -46,6 +46,16 @@ def confidence_matrix(
     return sp.csr_matrix((vals, (keys[:, 0], keys[:, 1])), shape=shape, dtype=np.float32)
 
 
+def pair_weights(less: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """The entry ``confidence_matrix`` gives a (user, item) pair, from its events summed up per pair: whether any is
+    "less", and the summed weights of its clicks and "more"s (0 when it has none: then it was only sent)."""
+    return np.where(
+        less,
+        EVENT_WEIGHTS["less"],
+        np.where(positive > 0, np.minimum(MAX_POSITIVE, positive), EVENT_WEIGHTS["sent"]),
+    ).astype(np.float32)
+
+
 @dataclass
 class ALSParams:
     factors: int = 64

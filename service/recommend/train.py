@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
+from itertools import chain
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+import scipy.sparse as sp
+from sqlalchemy import case, select
+from sqlalchemy.orm import Session
 
+from service.db import on_postgresql
 from service.models import Interaction, ModelVersion, Paper, utcnow
-from service.recommend.als import confidence_matrix
+from service.recommend.als import EVENT_WEIGHTS, pair_weights
 from service.recommend.content import TextVectorizer, paper_text
 from service.recommend.hybrid import HybridModel, HybridParams
 from service.recommend.store import save_model, start_version
@@ -32,19 +36,72 @@ def production_params() -> HybridParams:
     return HybridParams()
 
 
+READ_CHUNK = 100_000  # events per fetch
+# Each learnable kind as a small number, so an event crosses from the database as three integers.
+KIND_CODES = {kind: code for code, kind in enumerate(LEARNED_KINDS)}
+POSITIVE_BY_CODE = np.array([EVENT_WEIGHTS[k] if k in ("click", "more") else 0.0 for k in LEARNED_KINDS])
+
+
+def event_statement():  # noqa: ANN201 - a SQLAlchemy Select
+    """Every learnable event as (subscriber id, paper id, kind code)."""
+    code = case(*((Interaction.kind == kind, code) for kind, code in KIND_CODES.items()))
+    return select(Interaction.subscriber_id, Interaction.paper_id, code).where(
+        Interaction.kind.in_(LEARNED_KINDS), Interaction.suspected_scanner.is_(False)
+    )
+
+
+def read_events(session: Session) -> np.ndarray:
+    """``event_statement``'s rows as one int64 array (n, 3), streamed in chunks: no Python object per event
+    outlives its chunk (the history holds 13 ``sent`` events per digest)."""
+    connection = session.connection()
+    # The statement holds only constants (kind names and codes): rendered with them, it runs on the driver's own
+    # cursor, server-side on PostgreSQL, whose rows are plain tuples (SQLAlchemy's rows cost 3x the whole read).
+    sql = str(event_statement().compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    driver = connection.connection.driver_connection
+    cursor = driver.cursor(name="paperboy_training_events") if on_postgresql(session) else driver.cursor()
+    chunks = [np.empty((0, 3), dtype=np.int64)]
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(READ_CHUNK):
+            chunks.append(np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=3 * len(rows)).reshape(-1, 3))
+    finally:
+        cursor.close()
+    return np.concatenate(chunks)
+
+
+def fold_events(events: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix, int]:
+    """(reader ids, readers × ``item_ids`` confidence matrix, events used): ``confidence_matrix``'s rules applied
+    to whole arrays (each pair's events summed with ``np.bincount``). Events of papers not in ``item_ids`` are
+    left out."""
+    events = events[np.isin(events[:, 1], item_ids)]
+    user_ids = np.unique(events[:, 0])
+    n_items = len(item_ids)
+    keys = np.searchsorted(user_ids, events[:, 0]) * n_items + np.searchsorted(item_ids, events[:, 1])
+    pairs, which = np.unique(keys, return_inverse=True)
+    less = np.bincount(which, weights=events[:, 2] == KIND_CODES["less"], minlength=len(pairs)) > 0
+    positive = np.bincount(which, weights=POSITIVE_BY_CODE[events[:, 2]], minlength=len(pairs))
+    conf = sp.csr_matrix(
+        (pair_weights(less, positive), (pairs // n_items, pairs % n_items)),
+        shape=(len(user_ids), n_items),
+        dtype=np.float32,
+    )
+    return user_ids, conf, len(events)
+
+
 def load_training_data(rt: Runtime) -> dict[str, Any]:
-    """Papers (ids, texts) and the learnable interactions as index arrays."""
+    """Papers (ids, texts) and the confidence matrix of the learnable interactions (readers × papers)."""
     with rt.db.session() as s:
         papers = s.execute(select(Paper.id, Paper.title, Paper.abstract).order_by(Paper.id)).all()
-        rows = s.execute(
-            select(Interaction.subscriber_id, Interaction.paper_id, Interaction.kind)
-            .where(Interaction.kind.in_(LEARNED_KINDS), Interaction.suspected_scanner.is_(False))
-            .order_by(Interaction.id)
-        ).all()
+        events = read_events(s)
     item_ids = np.array([p.id for p in papers], dtype=np.int64)
-    texts = [paper_text(p.title, p.abstract) for p in papers]
-    user_ids = np.array(sorted({r.subscriber_id for r in rows}), dtype=np.int64)
-    return {"item_ids": item_ids, "texts": texts, "user_ids": user_ids, "rows": rows}
+    user_ids, conf, used = fold_events(events, item_ids)
+    return {
+        "item_ids": item_ids,
+        "texts": [paper_text(p.title, p.abstract) for p in papers],
+        "user_ids": user_ids,
+        "conf": conf,
+        "n_interactions": used,
+    }
 
 
 def train_model(rt: Runtime, params: HybridParams | None = None) -> dict[str, Any]:
@@ -57,21 +114,13 @@ def train_model(rt: Runtime, params: HybridParams | None = None) -> dict[str, An
                               "n_interactions": 0, "fit_s": 0.0}  # fmt: skip
     try:
         data = load_training_data(rt)
-        item_row = {int(p): i for i, p in enumerate(data["item_ids"].tolist())}
-        user_row = {int(u): i for i, u in enumerate(data["user_ids"].tolist())}
-        rows = [r for r in data["rows"] if r.paper_id in item_row]
-        conf = confidence_matrix(
-            np.array([user_row[r.subscriber_id] for r in rows], dtype=np.int64),
-            np.array([item_row[r.paper_id] for r in rows], dtype=np.int64),
-            [r.kind for r in rows],
-            (len(user_row), len(item_row)),
-        )
+        conf = data["conf"]
         vectorizer = TextVectorizer.fit(data["texts"])
         features = vectorizer.transform(data["texts"])
         model = HybridModel.fit(vectorizer, features, conf, params)
         fit_s = time.perf_counter() - started
         report.update(
-            n_users=len(user_row), n_items=len(item_row), n_interactions=len(rows),
+            n_users=conf.shape[0], n_items=conf.shape[1], n_interactions=data["n_interactions"],
             n_positive=int((conf.data > 0).sum()), n_negative=int((conf.data <= -1).sum()),
             vocabulary=vectorizer.dim, fit_s=round(fit_s, 3),
         )  # fmt: skip
