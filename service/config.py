@@ -55,6 +55,8 @@ class Settings:
     DIGEST_BATCH_SIZE: int = 500  # deliveries per send task
     DIGEST_CLAIM_LEASE_S: int = 600  # a claim older than this belongs to a dead worker (longer than any batch)
     DIGEST_FANOUT_TIMEOUT_S: int = 6 * 3600  # how long ``paperboy send`` waits for the workers
+    # Training learns "shown, not clicked" only from the last this many days of sends (clicks, more, less: always)
+    TRAINING_IMPRESSION_DAYS: int = 30
 
     @classmethod
     def from_env(cls, overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:

@@ -16,6 +16,7 @@ from sqlalchemy import event, insert, text
 
 from service.models import Delivery, Paper, Subscriber, utcnow
 from service.observability import DatabaseCollector
+from service.recommend import train
 from service.recommend.trending import trending_for
 from service.subscribers.tracking import record_click, record_feedback
 
@@ -122,3 +123,27 @@ def test_metrics_scrape_reads_the_days_in_progress_through_indexes_not_the_histo
     assert "ix_interactions_clicks" in plans[1], plans[1]
     # the deliveries are read by a range of digest dates, not a full pass over the index either
     assert all("Index Cond: ((digest_date >= " in plan for plan in (plans[0], plans[2])), plans
+
+
+def test_training_reads_recent_sends_and_reactions_through_indexes_not_the_old_sends(pg_runtime):
+    """Nightly training must not read the whole history: a year of sends is ~475M rows at 100k readers."""
+    rt = pg_runtime
+    with rt.db.session() as session:
+        reader = Subscriber(email="reader@example.com", status="confirmed", confirmed_at=utcnow())
+        session.add(reader)
+        session.flush()
+        session.execute(  # 200k sends over the past 200 days: 1k a day
+            text(
+                "INSERT INTO interactions (subscriber_id, paper_id, delivery_id, kind, position, created_at,"
+                " suspected_scanner) SELECT :reader, g % 500, g, 'sent', 1,"
+                " now() - make_interval(secs => g * 86.4), false FROM generate_series(1, 200000) AS g"
+            ),
+            {"reader": reader.id},
+        )
+        session.execute(text("ANALYZE interactions"))
+
+    with rt.db.session() as session:
+        since = train.impressions_since(session, rt.settings.TRAINING_IMPRESSION_DAYS)
+    plan = _plan(rt, train.events_sql(rt.db.engine.dialect, since), None)
+    assert "Seq Scan on interactions" not in plan, plan
+    assert "ix_interactions_created_at" in plan and "ix_interactions_reactions" in plan, plan

@@ -1,12 +1,14 @@
 """Nightly training from the database: every paper's text, every learnable interaction, one new model version.
 
 Learns from "click" (positive), "more" (strong positive), "less" (confident negative) and "sent" alone (weak
-negative). Interactions flagged ``suspected_scanner`` are never read. With no interactions at all the model still
+negative; only the sends of the last ``TRAINING_IMPRESSION_DAYS`` days, which bounds a training however long the
+history grows). Interactions flagged ``suspected_scanner`` are never read. With no interactions at all the model still
 holds the text space, so digests get content and stated-topic ranking from it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from itertools import chain
@@ -14,7 +16,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sqlalchemy import case, select
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from service.db import on_postgresql
@@ -42,21 +45,37 @@ KIND_CODES = {kind: code for code, kind in enumerate(LEARNED_KINDS)}
 POSITIVE_BY_CODE = np.array([EVENT_WEIGHTS[k] if k in ("click", "more") else 0.0 for k in LEARNED_KINDS])
 
 
-def event_statement():  # noqa: ANN201 - a SQLAlchemy Select
-    """Every learnable event as (subscriber id, paper id, kind code)."""
+def impressions_since(session: Session, days: int) -> dt.datetime | None:
+    """The oldest send whose "shown, not clicked" is still learned from: ``days`` before the newest send (counted
+    from the history, not the clock, so an old or simulated history trains the same way); None: no sends."""
+    newest = session.scalar(select(func.max(Interaction.created_at)).where(Interaction.kind == "sent"))
+    return None if newest is None else newest - dt.timedelta(days=days)
+
+
+def event_statement(since: dt.datetime | None = None):  # noqa: ANN201 - a SQLAlchemy Select
+    """Every learnable event as (subscriber id, paper id, kind code): every reaction, and the sends since ``since``."""
     code = case(*((Interaction.kind == kind, code) for kind, code in KIND_CODES.items()))
+    reactions = [kind for kind in LEARNED_KINDS if kind != "sent"]
+    sends = Interaction.kind == "sent"
+    if since is not None:
+        sends = and_(sends, Interaction.created_at >= since)
     return select(Interaction.subscriber_id, Interaction.paper_id, code).where(
-        Interaction.kind.in_(LEARNED_KINDS), Interaction.suspected_scanner.is_(False)
+        or_(Interaction.kind.in_(reactions), sends), Interaction.suspected_scanner.is_(False)
     )
 
 
-def read_events(session: Session) -> np.ndarray:
+def events_sql(dialect: Dialect, since: dt.datetime | None) -> str:
+    """``event_statement`` as SQL for the driver's own cursor. It holds only our own values (kind names and
+    codes, a time read from the table), rendered in place: the driver's rows are plain tuples, where SQLAlchemy's
+    would cost 3x the whole read."""
+    return str(event_statement(since).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def read_events(session: Session, since: dt.datetime | None = None) -> np.ndarray:
     """``event_statement``'s rows as one int64 array (n, 3), streamed in chunks: no Python object per event
     outlives its chunk (the history holds 13 ``sent`` events per digest)."""
     connection = session.connection()
-    # The statement holds only constants (kind names and codes): rendered with them, it runs on the driver's own
-    # cursor, server-side on PostgreSQL, whose rows are plain tuples (SQLAlchemy's rows cost 3x the whole read).
-    sql = str(event_statement().compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    sql = events_sql(connection.dialect, since)
     driver = connection.connection.driver_connection
     cursor = driver.cursor(name="paperboy_training_events") if on_postgresql(session) else driver.cursor()
     chunks = [np.empty((0, 3), dtype=np.int64)]
@@ -92,7 +111,7 @@ def load_training_data(rt: Runtime) -> dict[str, Any]:
     """Papers (ids, texts) and the confidence matrix of the learnable interactions (readers × papers)."""
     with rt.db.session() as s:
         papers = s.execute(select(Paper.id, Paper.title, Paper.abstract).order_by(Paper.id)).all()
-        events = read_events(s)
+        events = read_events(s, impressions_since(s, rt.settings.TRAINING_IMPRESSION_DAYS))
     item_ids = np.array([p.id for p in papers], dtype=np.int64)
     user_ids, conf, used = fold_events(events, item_ids)
     return {

@@ -3,9 +3,11 @@ same matrix the per-event rules give, however the events are spread and however 
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 import numpy as np
+import pytest
 from sqlalchemy import insert
 
 from service.models import Interaction, Paper, Subscriber
@@ -57,3 +59,28 @@ def test_an_empty_history_trains_on_text_alone(runtime) -> None:
         session.add(Paper(title="Only paper", title_key="only-paper", abstract="words"))
     data = train.load_training_data(runtime)
     assert data["conf"].shape == (0, 1) and data["n_interactions"] == 0
+
+
+def test_old_sends_stop_counting_as_negatives_but_reactions_of_any_age_stay(any_runtime) -> None:
+    newest = dt.datetime(2026, 6, 30, 8)
+    days = any_runtime.settings.TRAINING_IMPRESSION_DAYS
+    with any_runtime.db.session() as session:
+        papers = [Paper(title=f"Paper {i}", title_key=f"paper-{i}", abstract=f"words {i}") for i in range(4)]
+        reader = Subscriber(email="reader@example.com", status="confirmed")
+        session.add_all([*papers, reader])
+        session.flush()
+        old = newest - dt.timedelta(days=days + 1)
+        session.add_all(
+            [
+                Interaction(subscriber_id=reader.id, paper_id=papers[0].id, kind="sent", created_at=newest),
+                Interaction(subscriber_id=reader.id, paper_id=papers[1].id, kind="sent", created_at=old),
+                Interaction(subscriber_id=reader.id, paper_id=papers[2].id, kind="sent", created_at=old),
+                Interaction(subscriber_id=reader.id, paper_id=papers[2].id, kind="click", created_at=old),
+                Interaction(subscriber_id=reader.id, paper_id=papers[3].id, kind="less", created_at=old),
+            ]
+        )
+
+    row = train.load_training_data(any_runtime)["conf"].toarray()[0]
+
+    # shown lately: weak negative; shown long ago and ignored: unknown; an old click and an old "less" still count
+    assert row.tolist() == pytest.approx([-0.15, 0.0, 1.0, -3.0])
