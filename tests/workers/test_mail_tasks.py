@@ -4,6 +4,8 @@ request sends it itself."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from service.digest.transactional import QUEUED, SENT, queue_transactional
@@ -40,22 +42,30 @@ def _confirmations(sink, address: str) -> list[dict]:  # noqa: ANN001
     ]
 
 
+@pytest.fixture
+def env(pg_runtime, pg_database_url, broker, sink, tmp_path) -> dict[str, str]:  # noqa: ANN001
+    """The workers' environment: this test's PostgreSQL database, broker namespace and SendGrid stand-in."""
+    return process_env(pg_database_url, broker, sink.url, tmp_path)
+
+
+@pytest.fixture
+def web(env, tmp_path) -> Iterator[Runtime]:  # noqa: ANN001
+    rt = _web_runtime(env, tmp_path)
+    yield rt
+    rt.close()
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_a_signup_is_answered_without_the_provider_and_its_confirmation_sent_by_a_worker(
-    pg_runtime, pg_database_url, broker, sink, workers, tmp_path
+    pg_runtime, env, web, sink, workers
 ) -> None:
-    env = process_env(pg_database_url, broker, sink.url, tmp_path)
-    web = _web_runtime(env, tmp_path)
-    try:
-        assert request_subscription(web, "new.reader@example.com", ["robots"]) == SENT_CONFIRMATION
-        assert sink.received == []  # the request only queued it: no worker is running yet
+    assert request_subscription(web, "new.reader@example.com", ["robots"]) == SENT_CONFIRMATION
+    assert sink.received == []  # the request only queued it: no worker is running yet
 
-        workers.append(Worker(env, "mail", concurrency=1, queues="default").start())
-        wait_for(lambda: recipients(sink)["new.reader@example.com"] == 1, 60, "the confirmation email")
-    finally:
-        web.close()
+    workers.append(Worker(env, "mail", concurrency=1, queues="default").start())
+    wait_for(lambda: recipients(sink)["new.reader@example.com"] == 1, 60, "the confirmation email")
     assert len(_confirmations(sink, "new.reader@example.com")) == 1
     with pg_runtime.db.session() as session:
         assert find_by_email(session, "new.reader@example.com").status == "unconfirmed"
@@ -64,28 +74,19 @@ def test_a_signup_is_answered_without_the_provider_and_its_confirmation_sent_by_
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_a_provider_outage_delays_the_confirmation_instead_of_losing_it(
-    pg_runtime, pg_database_url, broker, sink, workers, tmp_path
-) -> None:
-    env = process_env(pg_database_url, broker, sink.url, tmp_path)
-    web = _web_runtime(env, tmp_path)
+def test_a_provider_outage_delays_the_confirmation_instead_of_losing_it(env, web, sink, workers) -> None:
     sink.fail_next(503, times=6)  # more than the backend's own 4 attempts: the task itself must retry
-    try:
-        request_subscription(web, "patient@example.com")
-        worker = Worker(env, "mail", concurrency=1, queues="default").start()
-        workers.append(worker)
-        wait_for(lambda: recipients(sink)["patient@example.com"] == 1, 90, "the confirmation after the outage")
-    finally:
-        web.close()
+    request_subscription(web, "patient@example.com")
+    worker = Worker(env, "mail", concurrency=1, queues="default").start()
+    workers.append(worker)
+    wait_for(lambda: recipients(sink)["patient@example.com"] == 1, 90, "the confirmation after the outage")
     assert len(_confirmations(sink, "patient@example.com")) == 1
     assert any("retrying" in line or "Retry in" in line for line in worker.lines), worker.output()
 
 
 @pytest.mark.postgres
-def test_with_no_broker_to_take_it_the_request_sends_the_email_itself(
-    pg_runtime, pg_database_url, sink, tmp_path
-) -> None:
-    env = process_env(pg_database_url, _NoBroker(), sink.url, tmp_path)
+@pytest.mark.redis
+def test_with_no_broker_to_take_it_the_request_sends_the_email_itself(env, sink, tmp_path) -> None:
     web = _web_runtime(env, tmp_path, CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/9")  # nobody listens
     try:
         request_subscription(web, "now@example.com")
@@ -105,7 +106,3 @@ def test_without_a_broker_the_email_goes_out_in_the_request(runtime) -> None:
     subscriber_id = add_subscriber(runtime, "inline@example.com", status="unconfirmed").id
     assert queue_transactional(runtime, "confirmation", subscriber_id) == SENT != QUEUED
     assert [m["To"] for m in outbox_messages(runtime)] == ["inline@example.com"]
-
-
-class _NoBroker:
-    url, prefix = "", ""
