@@ -138,7 +138,7 @@ def send_latency_quantiles(session: Session, since: dt.datetime, oldest_date: dt
     """Quantiles of planned-to-sent seconds of the digests sent since ``since`` (none when nothing was sent).
 
     PostgreSQL computes them (``percentile_disc``); elsewhere the waits are sorted here, with the same definition:
-    the smallest wait at or above which lie at least ``q`` of them."""
+    the smallest wait that at least ``q`` of them do not exceed."""
     sent = (
         Delivery.digest_date >= oldest_date,
         Delivery.status == SENT,
