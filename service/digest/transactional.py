@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 SENT, SUPPRESSED, QUEUED = "sent", "suppressed", "queued"
-TASK = "workers.tasks.mail.send_transactional"
+TASK = "workers.tasks.mail.send_transactional"  # the name the worker registers it under
 PUBLISH_TIMEOUT_S = 2.0  # how long a request may wait for the broker before sending the email itself
 
 
@@ -80,18 +80,21 @@ TRANSACTIONAL: dict[str, Callable[[Runtime, int], str]] = {
 }
 
 
-def send_transactional(rt: Runtime, kind: str, subscriber_id: int) -> str:
-    """Send the ``kind`` email now: ``sent`` or ``suppressed``; ``ValueError`` names an unknown kind."""
+def _known(kind: str) -> Callable[[Runtime, int], str]:
     if kind not in TRANSACTIONAL:
         raise ValueError(f"unknown transactional email {kind!r}; expected one of {sorted(TRANSACTIONAL)}")
-    return TRANSACTIONAL[kind](rt, subscriber_id)
+    return TRANSACTIONAL[kind]
+
+
+def send_transactional(rt: Runtime, kind: str, subscriber_id: int) -> str:
+    """Send the ``kind`` email now: ``sent`` or ``suppressed``; ``ValueError`` names an unknown kind."""
+    return _known(kind)(rt, subscriber_id)
 
 
 def queue_transactional(rt: Runtime, kind: str, subscriber_id: int) -> str:
     """Hand the ``kind`` email to the workers (``queued``), or send it here when there is no broker or the broker
     cannot take it within ``PUBLISH_TIMEOUT_S`` (``sent``/``suppressed``): the email is never dropped."""
-    if kind not in TRANSACTIONAL:
-        raise ValueError(f"unknown transactional email {kind!r}; expected one of {sorted(TRANSACTIONAL)}")
+    _known(kind)  # refused here, in the request, not later in a worker
     if rt.settings.runs_tasks_in_process:
         return send_transactional(rt, kind, subscriber_id)
     try:

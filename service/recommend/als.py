@@ -25,35 +25,36 @@ def confidence_matrix(
     user_idx: np.ndarray, item_idx: np.ndarray, kinds: list[str], shape: tuple[int, int]
 ) -> sp.csr_matrix:
     """One entry per (user, item) from all of that pair's events; unknown kinds (e.g. "open") are ignored."""
-    pos: dict[tuple[int, int], float] = {}
-    less: set[tuple[int, int]] = set()
-    sent: set[tuple[int, int]] = set()
-    for u, i, kind in zip(np.asarray(user_idx).tolist(), np.asarray(item_idx).tolist(), kinds, strict=True):
-        key = (u, i)
-        if kind == "less":
-            less.add(key)
-        elif kind == "sent":
-            sent.add(key)
-        elif kind in ("click", "more"):
-            pos[key] = min(MAX_POSITIVE, pos.get(key, 0.0) + EVENT_WEIGHTS[kind])
-    entries = {key: EVENT_WEIGHTS["sent"] for key in sent}
-    entries.update(pos)
-    entries.update({key: EVENT_WEIGHTS["less"] for key in less})
-    if not entries:
+    kinds = np.asarray(kinds, dtype=object)
+    known = np.isin(kinds, list(EVENT_WEIGHTS))
+    kinds = kinds[known]
+    positive = np.where(kinds == "click", EVENT_WEIGHTS["click"], 0.0) + np.where(
+        kinds == "more", EVENT_WEIGHTS["more"], 0.0
+    )
+    return pair_matrix(
+        np.asarray(user_idx, dtype=np.int64)[known], np.asarray(item_idx, dtype=np.int64)[known],
+        kinds == "less", positive, shape,
+    )  # fmt: skip
+
+
+def pair_matrix(
+    rows: np.ndarray, cols: np.ndarray, less: np.ndarray, positive: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """The confidence matrix of events given as arrays (a row, a column, whether it is "less", its positive weight:
+    click 1, more 3, else 0). Per pair: any "less" gives -3 whatever else happened; else clicks and "more"s sum,
+    capped at ``MAX_POSITIVE``; a pair that was only sent gets the weak negative -0.15."""
+    if len(rows) == 0:
         return sp.csr_matrix(shape, dtype=np.float32)
-    keys = np.array(list(entries.keys()), dtype=np.int64)
-    vals = np.array(list(entries.values()), dtype=np.float32)
-    return sp.csr_matrix((vals, (keys[:, 0], keys[:, 1])), shape=shape, dtype=np.float32)
-
-
-def pair_weights(less: np.ndarray, positive: np.ndarray) -> np.ndarray:
-    """The entry ``confidence_matrix`` gives a (user, item) pair, from its events summed up per pair: whether any is
-    "less", and the summed weights of its clicks and "more"s (0 when it has none: then it was only sent)."""
-    return np.where(
-        less,
+    n_cols = shape[1]
+    pairs, which = np.unique(rows * n_cols + cols, return_inverse=True)
+    any_less = np.bincount(which, weights=less, minlength=len(pairs)) > 0
+    summed = np.bincount(which, weights=positive, minlength=len(pairs))
+    values = np.where(
+        any_less,
         EVENT_WEIGHTS["less"],
-        np.where(positive > 0, np.minimum(MAX_POSITIVE, positive), EVENT_WEIGHTS["sent"]),
+        np.where(summed > 0, np.minimum(MAX_POSITIVE, summed), EVENT_WEIGHTS["sent"]),
     ).astype(np.float32)
+    return sp.csr_matrix((values, (pairs // n_cols, pairs % n_cols)), shape=shape, dtype=np.float32)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from service.db import on_postgresql
 from service.models import Interaction, ModelVersion, Paper, utcnow
-from service.recommend.als import EVENT_WEIGHTS, pair_weights
+from service.recommend.als import EVENT_WEIGHTS, pair_matrix
 from service.recommend.content import TextVectorizer, paper_text
 from service.recommend.hybrid import HybridModel, HybridParams
 from service.recommend.store import save_model, start_version
@@ -89,20 +89,16 @@ def read_events(session: Session, since: dt.datetime | None = None) -> np.ndarra
 
 
 def fold_events(events: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix, int]:
-    """(reader ids, readers × ``item_ids`` confidence matrix, events used): ``confidence_matrix``'s rules applied
-    to whole arrays (each pair's events summed with ``np.bincount``). Events of papers not in ``item_ids`` are
-    left out."""
+    """(reader ids, readers × ``item_ids`` confidence matrix, events used); events of papers not in ``item_ids``
+    are left out."""
     events = events[np.isin(events[:, 1], item_ids)]
     user_ids = np.unique(events[:, 0])
-    n_items = len(item_ids)
-    keys = np.searchsorted(user_ids, events[:, 0]) * n_items + np.searchsorted(item_ids, events[:, 1])
-    pairs, which = np.unique(keys, return_inverse=True)
-    less = np.bincount(which, weights=events[:, 2] == KIND_CODES["less"], minlength=len(pairs)) > 0
-    positive = np.bincount(which, weights=POSITIVE_BY_CODE[events[:, 2]], minlength=len(pairs))
-    conf = sp.csr_matrix(
-        (pair_weights(less, positive), (pairs // n_items, pairs % n_items)),
-        shape=(len(user_ids), n_items),
-        dtype=np.float32,
+    conf = pair_matrix(
+        np.searchsorted(user_ids, events[:, 0]),
+        np.searchsorted(item_ids, events[:, 1]),
+        events[:, 2] == KIND_CODES["less"],
+        POSITIVE_BY_CODE[events[:, 2]],
+        (len(user_ids), len(item_ids)),
     )
     return user_ids, conf, len(events)
 

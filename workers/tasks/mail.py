@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from service.digest.backends import TransientSendError
+from service.digest.send import TRANSIENT_DB_ERRORS
+from service.digest.transactional import TASK
 from service.digest.transactional import send_transactional as send_now
 from workers.app import backoff_s, celery_app, get_runtime
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
-RETRYABLE = (TransientSendError, OperationalError, InterfaceError)
+RETRYABLE = (TransientSendError, *TRANSIENT_DB_ERRORS)
 
 
-@celery_app.task(name="workers.tasks.mail.send_transactional", bind=True, acks_late=True, max_retries=MAX_RETRIES)
+@celery_app.task(name=TASK, bind=True, acks_late=True, max_retries=MAX_RETRIES)
 def send_transactional(self, kind: str, subscriber_id: int) -> str:  # noqa: ANN001 - a bound Celery task
     """Send one transactional email (``kind``: confirmation | preferences); ``sent`` or ``suppressed``."""
     rt = get_runtime()
