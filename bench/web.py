@@ -68,7 +68,8 @@ def seed(db: Database, links: Links, n_papers: int = 200, n_subscribers: int = 3
             )
             session.add(delivery)
             session.flush()
-            paths += [urlsplit(links.click(delivery.id, p, k + 1)).path for k, p in enumerate(picks)]
+            key = subscriber.link_key
+            paths += [urlsplit(links.pick(delivery.id, p, k + 1, key).url).path for k, p in enumerate(picks)]
     return paths
 
 

@@ -1,17 +1,58 @@
 """Absolute URLs into the web app, built from ``BASE_URL`` and signed tokens.
 
-Emails are rendered by workers outside any request, so links cannot come from ``url_for``; this module is the
-one place that knows the public URL scheme. The web blueprints serve exactly these paths.
+Emails are rendered by workers outside any request, so links cannot come from ``url_for``; this module is the one
+place that knows the public URL scheme. The web blueprints serve exactly these paths.
 
-A digest carries ~40 of these links, so the per-paper ones (click, feedback) write their payload's JSON directly
-(integers only, keys in sorted order: the same bytes ``compact_json`` gives) instead of through ``json.dumps``.
+Every link carries the reader's ``link_key`` (see ``service.subscribers.tokens``), so it opens only the account or
+the delivery it was issued for. A paper in a digest gets ONE token (``pick``), shared by all of its links: the
+tracked abstract, PDF, code and project links (``/c/<token>[/<resource>]``) and the "more"/"less like this" buttons
+(``/feedback/<token>/<kind>``). A digest shows a dozen papers with up to six links each, so this is one HMAC per
+paper instead of one per link; its payload's JSON is written directly (integers and a checked key, keys in sorted
+order: the same bytes ``compact_json`` gives).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from service.subscribers.tokens import Signer, make_token, signer
+from service.subscribers.tokens import Signer, checked_link_key, make_token, signer
+
+# The resources a tracked paper link can open; the destination always comes from the stored paper.
+RESOURCES = ("abs", "pdf", "code", "project")
+
+
+class Reader(Protocol):
+    """Whatever names a subscriber in a link: a ``Subscriber`` row or a row of its columns."""
+
+    id: int
+    token_version: int
+    link_key: str
+
+
+@dataclass(frozen=True)
+class PickLinks:
+    """The links of one paper in one digest, all under one token."""
+
+    token: str
+    root: str
+
+    @property
+    def url(self) -> str:
+        """The tracked link to the paper's abstract page."""
+        return f"{self.root}/c/{self.token}"
+
+    def resource(self, name: str) -> str:
+        """The tracked link to one of the paper's ``RESOURCES``."""
+        if name not in RESOURCES:
+            raise ValueError(f"resource must be one of {', '.join(RESOURCES)}, not {name!r}")
+        return self.url if name == "abs" else f"{self.root}/c/{self.token}/{name}"
+
+    def feedback(self, kind: str) -> str:
+        """ "more" or "less" like this: the GET shows a confirm button, the POST records it."""
+        if kind not in ("more", "less"):
+            raise ValueError(f"feedback kind must be 'more' or 'less', not {kind!r}")
+        return f"{self.root}/feedback/{self.token}/{kind}"
 
 
 @dataclass(frozen=True)
@@ -19,47 +60,43 @@ class Links:
     base_url: str
     secret_key: str
     _root: str = field(init=False, repr=False, compare=False)  # ``base_url`` without its trailing slash
-    _click: Signer = field(init=False, repr=False, compare=False)
-    _feedback: Signer = field(init=False, repr=False, compare=False)
+    _pick: Signer = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_root", self.base_url.rstrip("/"))
-        object.__setattr__(self, "_click", signer(self.secret_key, "click"))
-        object.__setattr__(self, "_feedback", signer(self.secret_key, "feedback"))
+        object.__setattr__(self, "_pick", signer(self.secret_key, "pick"))
 
-    def _url(self, path: str) -> str:
-        return self._root + path
+    @property
+    def root(self) -> str:
+        return self._root
 
-    def _tok(self, purpose: str, **payload: int | str) -> str:
+    def _reader_token(self, purpose: str, reader: Reader) -> str:
+        payload = {"k": reader.link_key, "s": reader.id, "v": reader.token_version}
         return make_token(self.secret_key, purpose, payload)
 
-    def confirm(self, subscriber_id: int, token_version: int) -> str:
-        return self._url(f"/confirm/{self._tok('confirm', s=subscriber_id, v=token_version)}")
+    def confirm(self, reader: Reader) -> str:
+        return f"{self._root}/confirm/{self._reader_token('confirm', reader)}"
 
-    def unsubscribe(self, subscriber_id: int, token_version: int) -> str:
+    def unsubscribe(self, reader: Reader) -> str:
         """Both the footer link (GET shows a page) and the RFC 8058 one-click POST target."""
-        return self._url(f"/unsubscribe/{self._tok('unsubscribe', s=subscriber_id, v=token_version)}")
+        return f"{self._root}/unsubscribe/{self._reader_token('unsubscribe', reader)}"
 
-    def preferences(self, subscriber_id: int, token_version: int) -> str:
-        return self._url(f"/preferences/{self._tok('preferences', s=subscriber_id, v=token_version)}")
+    def preferences(self, reader: Reader) -> str:
+        return f"{self._root}/preferences/{self._reader_token('preferences', reader)}"
 
-    def click(self, delivery_id: int, paper_id: int, position: int) -> str:
-        """A tracked paper link: the destination is looked up from the paper, never carried in the URL."""
-        payload = '{"d":%d,"p":%d,"r":%d}' % (delivery_id, paper_id, position)  # noqa: UP031 - %d refuses non-numbers
-        return f"{self._root}/c/{self._click.sign(payload)}"
+    def feed(self, reader: Reader) -> str:
+        return f"{self._root}/feed/{self._reader_token('feed', reader)}.atom"
 
-    def feedback(self, delivery_id: int, paper_id: int, kind: str) -> str:
-        """ "more" or "less" like this: the GET shows a confirm button, the POST records it."""
-        if kind not in ("more", "less"):
-            raise ValueError(f"feedback kind must be 'more' or 'less', not {kind!r}")
-        payload = '{"d":%d,"k":"%s","p":%d}' % (delivery_id, kind, paper_id)  # noqa: UP031
-        return f"{self._root}/feedback/{self._feedback.sign(payload)}"
+    def data_export(self, reader: Reader) -> str:
+        return f"{self._root}/my-data/{self._reader_token('data', reader)}"
 
-    def digest(self, delivery_id: int) -> str:
-        return self._url(f"/digest/{self._tok('digest', d=delivery_id)}")
+    def digest(self, delivery_id: int, link_key: str) -> str:
+        token = make_token(self.secret_key, "digest", {"d": delivery_id, "k": link_key})
+        return f"{self._root}/digest/{token}"
 
-    def feed(self, subscriber_id: int, token_version: int) -> str:
-        return self._url(f"/feed/{self._tok('feed', s=subscriber_id, v=token_version)}.atom")
-
-    def data_export(self, subscriber_id: int, token_version: int) -> str:
-        return self._url(f"/my-data/{self._tok('data', s=subscriber_id, v=token_version)}")
+    def pick(self, delivery_id: int, paper_id: int, position: int, link_key: str) -> PickLinks:
+        """The links of one paper in one digest: the destination is looked up from the paper, never carried."""
+        payload = '{"d":%d,"k":"%s","p":%d,"r":%d}' % (  # noqa: UP031 - %d refuses anything but numbers
+            delivery_id, checked_link_key(link_key), paper_id, position,
+        )  # fmt: skip
+        return PickLinks(self._pick.sign(payload), self._root)

@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from service.subscribers.tokens import new_link_key
+
 # Interactions that show interest in a paper (trending counts them): the predicate of a partial index, written
 # as literal SQL so that queries can repeat it word for word and the database can use that index.
 ENGAGED_ROWS = "kind IN ('click', 'more')"
@@ -122,14 +124,18 @@ class Subscriber(Base):
     """A reader: subscription state (unconfirmed/confirmed/unsubscribed) and their preferences."""
 
     __tablename__ = "subscribers"
+    # Ids are never handed out again, even after a reader deletes their data (SQLite would reuse the highest).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-cased
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # canonical: see subscribers.addresses
     status: Mapped[str] = mapped_column(String(16), default="unconfirmed", index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     token_version: Mapped[int] = mapped_column(Integer, default=1)  # bump to revoke every link sent so far
+    # Random, made once, never reissued: every emailed link carries it, so a link opens only this reader's account
+    link_key: Mapped[str] = mapped_column(String(24), default=new_link_key)
     # preferences
     topics: Mapped[list[Any]] = mapped_column(JSON, default=list)
     include_keywords: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -198,6 +204,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("subscriber_id", "digest_date", name="uq_delivery_subscriber_date"),
         Index("ix_deliveries_date_status", "digest_date", "status"),
+        {"sqlite_autoincrement": True},  # links name deliveries by id: never reuse one
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -7,11 +7,9 @@ Picks are stored on the delivery (``Delivery.picks``) before sending, so the web
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,11 +18,11 @@ from service.digest.assemble import DigestAssembler
 from service.digest.candidates import candidates_for
 from service.digest.render import RenderedMessage, clean_text, templates
 from service.models import Delivery, ModelVersion, Paper, Subscriber
+from service.paper_urls import code_url, safe_url
 from service.runtime import Runtime
 
 SUMMARY_CHARS = 320
 TRENDING = "trending"
-_GITHUB_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
 # --- ranking ------------------------------------------------------------------------------------------------
@@ -77,31 +75,6 @@ def current_model_version_id(session: Session) -> int | None:
 # --- rendering ----------------------------------------------------------------------------------------------
 
 
-def safe_url(url: str | None) -> str | None:
-    """``url`` when it is a plain http(s) URL, else None (no ``javascript:``, no spaces or quotes)."""
-    if not url:
-        return None
-    url = url.strip()
-    if any(ch.isspace() or ch in "\"'<>\\" for ch in url):
-        return None
-    parts = urlsplit(url)
-    return url if parts.scheme in {"http", "https"} and parts.netloc else None
-
-
-def code_url(paper: Paper) -> str | None:
-    repo = (paper.github_repo or "").strip()
-    if repo:
-        if _GITHUB_REPO.match(repo):
-            return f"https://github.com/{repo}"
-        if safe_url(repo):
-            return repo
-    for link in paper.code_links or []:
-        candidate = link.get("url") if isinstance(link, dict) else link
-        if isinstance(candidate, str) and safe_url(candidate):
-            return candidate
-    return None
-
-
 def authors_line(paper: Paper, limit: int = 3) -> str:
     names = [a.get("name", "") if isinstance(a, dict) else str(a) for a in paper.authors or []]
     names = [clean_text(n).strip() for n in names if n and str(n).strip()]
@@ -128,7 +101,7 @@ def digest_headers(
     rt: Runtime, delivery: Delivery, subscriber: Subscriber, unsubscribe_url: str | None = None
 ) -> dict[str, str]:
     """RFC 8058 one-click unsubscribe, plus our delivery id for support and logs."""
-    unsubscribe_url = unsubscribe_url or rt.links.unsubscribe(subscriber.id, subscriber.token_version)
+    unsubscribe_url = unsubscribe_url or rt.links.unsubscribe(subscriber)
     return {
         "List-Unsubscribe": f"<{unsubscribe_url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -162,7 +135,7 @@ def digest_context(
 ) -> dict[str, Any]:
     """The template context of one digest; ``views`` caches ``paper_view`` across the digests of a batch."""
     views = {} if views is None else views
-    links, delivery_id, tracked = rt.links, delivery.id, subscriber.tracking_enabled
+    links, delivery_id, tracked, key = rt.links, delivery.id, subscriber.tracking_enabled, subscriber.link_key
     picks, trending = [], []
     for i, pick in enumerate(delivery.picks or []):
         paper = papers.get(int(pick["paper_id"]))
@@ -174,6 +147,7 @@ def digest_context(
             shared = views[paper_id] = paper_view(paper)
         position = int(pick.get("position", i + 1))
         direct = shared["direct_url"]
+        pick_links = links.pick(delivery_id, paper_id, position, key)
         view = {
             "position": position,
             "title": shared["title"],
@@ -182,9 +156,9 @@ def digest_context(
             "upvotes": shared["upvotes"],
             "code_url": shared["code_url"],
             "reason": pick.get("reason") or "",
-            "url": direct if (direct and not tracked) else links.click(delivery_id, paper_id, position),
-            "more_url": links.feedback(delivery_id, paper_id, "more"),
-            "less_url": links.feedback(delivery_id, paper_id, "less"),
+            "url": direct if (direct and not tracked) else pick_links.url,
+            "more_url": pick_links.feedback("more"),
+            "less_url": pick_links.feedback("less"),
         }
         (trending if pick.get("section") == TRENDING else picks).append(view)
     first = (picks or trending or [{}])[0]
@@ -197,9 +171,9 @@ def digest_context(
         "top_title": first.get("title", ""),
         "paper_count": len(picks) + len(trending),
         "preheader": " · ".join(p["title"] for p in (picks + trending)[:3]),
-        "web_view_url": rt.links.digest(delivery.id),
-        "preferences_url": rt.links.preferences(subscriber.id, subscriber.token_version),
-        "unsubscribe_url": rt.links.unsubscribe(subscriber.id, subscriber.token_version),
+        "web_view_url": rt.links.digest(delivery.id, key),
+        "preferences_url": rt.links.preferences(subscriber),
+        "unsubscribe_url": rt.links.unsubscribe(subscriber),
         "postal_address": rt.settings.POSTAL_ADDRESS,
     }
 

@@ -55,9 +55,7 @@ def _mail(rt: Runtime, subscriber_id: int, message: str, links: Callable[[Subscr
 
 def send_confirmation_email(rt: Runtime, subscriber_id: int) -> str:
     """Send the double opt-in link; raises ``LookupError`` for an unknown id, ``SendError`` when not accepted."""
-    return _mail(
-        rt, subscriber_id, "confirm-subscription", lambda s: {"confirm_url": rt.links.confirm(s.id, s.token_version)}
-    )
+    return _mail(rt, subscriber_id, "confirm-subscription", lambda s: {"confirm_url": rt.links.confirm(s)})
 
 
 def send_preferences_email(rt: Runtime, subscriber_id: int) -> str:
@@ -67,8 +65,8 @@ def send_preferences_email(rt: Runtime, subscriber_id: int) -> str:
         subscriber_id,
         "preferences-link",
         lambda s: {
-            "preferences_url": rt.links.preferences(s.id, s.token_version),
-            "unsubscribe_url": rt.links.unsubscribe(s.id, s.token_version),
+            "preferences_url": rt.links.preferences(s),
+            "unsubscribe_url": rt.links.unsubscribe(s),
         },
     )
 

@@ -1,38 +1,42 @@
 """Signed, purpose-bound tokens: the only credentials a reader ever holds (no passwords).
 
-A token signed for one purpose ("confirm") never verifies for another ("unsubscribe"): each purpose has its own
-key, derived from ``SECRET_KEY``. Tokens carry the subscriber's ``token_version`` so all links can be revoked at
-once.
+Format: ``<payload>.<issued>.<tag>``: the compact JSON payload (base64url), the issue time (base 36 seconds) and a
+144-bit HMAC-SHA256 tag (RFC 2104) over both under the purpose's key, derived from ``SECRET_KEY``. A token signed for
+one purpose ("confirm") never verifies for another ("unsubscribe"). One HMAC per token: a digest carries one token
+per paper, so signing is on the hot path of sending.
 
-Format: ``<payload>.<issued>.<tag>``: the compact JSON payload (base64url), the issue time (base 36 seconds) and
-a 144-bit HMAC-SHA256 tag over both under the purpose's key. One HMAC per token: a digest carries ~40 links, so
-signing is on the hot path of sending (itsdangerous costs ~20x more per token). Tokens in the earlier
-itsdangerous format still verify, so links already in inboxes keep working.
+Identity. A token names a row by id (``s``: subscriber, ``d``: delivery) and carries the reader's ``link_key`` as
+``k``: a random value given to the subscriber once and never reissued. Ids can be handed out again (SQLite reuses the
+highest rowid after a delete; sequences can be reset), keys cannot, so a deleted reader's links never open the
+account or the history of whoever gets the id next (``owns``). Links issued before keys existed carry no ``k``: they
+hold only while their row is older than the token (``owns``), which a reused id's new row never is.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
 import json
+import re
+import secrets
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy.orm import Session
-
-from service.models import Subscriber
-
-PURPOSES = frozenset({"confirm", "unsubscribe", "preferences", "click", "feedback", "digest", "feed", "data"})
+# "pick": one token per paper of one digest, shared by its tracked links (abstract, PDF, code, project) and its
+# "more"/"less like this" buttons. "click" and "feedback" are the per-link purposes of digests sent before.
+PURPOSES = frozenset({"confirm", "unsubscribe", "preferences", "pick", "click", "feedback", "digest", "feed", "data"})
 
 # How long each kind of link stays valid (seconds); None = as long as the subscriber's token_version holds.
 MAX_AGE: dict[str, int | None] = {
     "confirm": 7 * 24 * 3600,
     "unsubscribe": None,  # an unsubscribe link must keep working (RFC 8058, CAN-SPAM: at least 30 days)
     "preferences": None,
+    "pick": None,
     "click": None,
     "feedback": 90 * 24 * 3600,
     "digest": None,
@@ -40,9 +44,17 @@ MAX_AGE: dict[str, int | None] = {
     "data": 24 * 3600,
 }
 
-
 TAG_BYTES = 18  # 144-bit tag
 TAG_CHARS = 24  # its base64url length
+LINK_KEY_BYTES = 9  # 72 random bits per reader: 12 base64url characters in every link
+_LINK_KEY = re.compile(r"^[A-Za-z0-9_-]{8,43}$")
+FEEDBACK_KINDS = ("more", "less")
+CLOCK_SLACK = dt.timedelta(seconds=1)  # the issue time is in whole seconds; row times have microseconds
+
+
+def new_link_key() -> str:
+    """A reader's link key: random, URL-safe, made once per subscriber and never reissued."""
+    return secrets.token_urlsafe(LINK_KEY_BYTES)
 
 
 class BadToken(ValueError):
@@ -53,9 +65,12 @@ class BadToken(ValueError):
         self.expired = expired
 
 
-def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
-    """The earlier format's verifier (links already sent keep working)."""
-    return URLSafeTimedSerializer(secret_key, salt=f"paperboy.{purpose}")
+class RevokedToken(BadToken):
+    """A well-signed link that no longer opens anything: its row is gone or belongs to someone else now."""
+
+
+class ReplacedToken(RevokedToken):
+    """A well-signed link issued before the subscriber's ``token_version`` moved on (every link was renewed)."""
 
 
 @lru_cache(maxsize=64)
@@ -68,9 +83,9 @@ def _purpose_key(secret_key: str, purpose: str) -> bytes:
 class Signer:
     """Signs and checks the tokens of one purpose under one secret key.
 
-    The tag is HMAC-SHA256 (RFC 2104: exactly what ``hmac`` computes) with the key's two padded blocks hashed
-    once, here: ``hmac.digest`` hashes them again for every token, nearly 3x the cost of the two short hashes
-    that remain. The cached hash states are only ever copied, so threads can share a signer.
+    The tag is HMAC-SHA256 (RFC 2104: exactly what ``hmac`` computes) with the key's two padded blocks hashed once,
+    here: ``hmac.digest`` hashes them again for every token, nearly 3x the cost of the two short hashes that remain.
+    The cached hash states are only ever copied, so threads can share a signer.
     """
 
     __slots__ = ("_inner", "_outer")
@@ -104,7 +119,7 @@ _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 @lru_cache(maxsize=64)
 def signer(secret_key: str, purpose: str) -> Signer:
-    """The signer of ``purpose`` tokens under ``secret_key``, made once per process (links keep theirs)."""
+    """The signer of ``purpose`` tokens under ``secret_key``, made once per process."""
     return Signer(_purpose_key(secret_key, purpose))
 
 
@@ -131,7 +146,7 @@ _issued: tuple[int, bytes] = (-1, b"")
 
 
 def _issued_now() -> bytes:
-    """The issue time in base 36, converted once per second (a digest signs ~40 links within one)."""
+    """The issue time in base 36, converted once per second (a digest signs a dozen links within one)."""
     global _issued
     now = int(time.time())
     cached = _issued
@@ -145,55 +160,54 @@ def compact_json(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True)
 
 
-def sign_json(secret_key: str, purpose: str, payload_json: str) -> str:
-    """``make_token`` for a payload already in ``compact_json`` form (links built on the hot path of sending)."""
-    return signer(secret_key, purpose).sign(payload_json)
-
-
 def make_token(secret_key: str, purpose: str, payload: dict[str, Any]) -> str:
     """Sign ``payload`` (small, JSON-serialisable) for ``purpose``."""
-    return sign_json(secret_key, purpose, compact_json(payload))
+    return signer(secret_key, purpose).sign(compact_json(payload))
 
 
-def _read_compact(secret_key: str, purpose: str, token: str, age: int | None) -> dict[str, Any] | None:
-    """The payload of a token in the compact format; None if it is not one of ours in that format."""
+def checked_link_key(key: str) -> str:
+    """``key`` if it is a link key's shape (so it can go into a payload written by hand), else ValueError."""
+    if not isinstance(key, str) or not _LINK_KEY.match(key):
+        raise ValueError("a link key is 8-43 URL-safe base64 characters")
+    return key
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A token that verified: its payload and when it was issued (Unix seconds)."""
+
+    payload: dict[str, Any]
+    issued: int
+
+
+def read_token(secret_key: str, purpose: str, token: str, max_age: int | None = None) -> dict[str, Any]:
+    """Verify ``token`` for ``purpose`` and return its payload; raises ``BadToken``."""
+    return verify(secret_key, purpose, token, max_age).payload
+
+
+def verify(secret_key: str, purpose: str, token: str, max_age: int | None = None) -> Verified:
+    """Verify ``token`` for ``purpose``: its payload and issue time, or ``BadToken`` (``expired`` set when late)."""
+    age = MAX_AGE.get(purpose) if max_age is None else max_age
     parts = token.split(".")
     if len(parts) != 3 or len(parts[2]) != TAG_CHARS:
-        return None
+        raise BadToken(f"invalid {purpose} link")
     body = f"{parts[0]}.{parts[1]}"
-    if not hmac.compare_digest(signer(secret_key, purpose).tag(body.encode()).decode(), parts[2]):
-        return None
+    try:
+        expected = signer(secret_key, purpose).tag(body.encode()).decode()
+    except UnicodeEncodeError as exc:
+        raise BadToken(f"invalid {purpose} link") from exc
+    if not hmac.compare_digest(expected, parts[2]):
+        raise BadToken(f"invalid {purpose} link")
     try:
         issued = int(parts[1], 36)
         payload = json.loads(_unb64(parts[0]))
-    except ValueError as exc:  # well signed but malformed: only we could have made it, so a bug; reject
+    except (ValueError, binascii.Error) as exc:  # well signed but malformed: only we could have made it; reject
         raise BadToken(f"invalid {purpose} link") from exc
     if age is not None and time.time() - issued > age:
         raise BadToken(f"{purpose} link expired", expired=True)
     if not isinstance(payload, dict):
         raise BadToken(f"invalid {purpose} link")
-    return payload
-
-
-def read_token(secret_key: str, purpose: str, token: str, max_age: int | None = None) -> dict[str, Any]:
-    """Verify ``token`` for ``purpose`` and return its payload, or raise ``BadToken``."""
-    age = MAX_AGE.get(purpose) if max_age is None else max_age
-    payload = _read_compact(secret_key, purpose, token, age)
-    if payload is not None:
-        return payload
-    try:
-        payload = _serializer(secret_key, purpose).loads(token, max_age=age)
-    except SignatureExpired as exc:
-        raise BadToken(f"{purpose} link expired", expired=True) from exc
-    except BadSignature as exc:
-        raise BadToken(f"invalid {purpose} link") from exc
-    if not isinstance(payload, dict):
-        raise BadToken(f"invalid {purpose} link")
-    return payload
-
-
-class RevokedToken(BadToken):
-    """A well-signed link issued before the subscriber's ``token_version`` was bumped (e.g. data deleted)."""
+    return Verified(payload, issued)
 
 
 def _int_field(payload: dict[str, Any], key: str, purpose: str) -> int:
@@ -203,32 +217,98 @@ def _int_field(payload: dict[str, Any], key: str, purpose: str) -> int:
     return value
 
 
-def read_subscriber_token(secret_key: str, purpose: str, token: str) -> tuple[int, int]:
-    """Verify a subscriber link (payload ``{s, v}``) and return ``(subscriber_id, token_version)``."""
-    payload = read_token(secret_key, purpose, token)
-    return _int_field(payload, "s", purpose), _int_field(payload, "v", purpose)
+def _key_field(payload: dict[str, Any], purpose: str) -> str | None:
+    """The link key a token carries; None for links issued before keys existed."""
+    if "k" not in payload:
+        return None
+    key = payload["k"]
+    if not isinstance(key, str) or not _LINK_KEY.match(key):
+        raise BadToken(f"invalid {purpose} link")
+    return key
 
 
-def read_delivery_token(secret_key: str, purpose: str, token: str) -> dict[str, Any]:
-    """Verify a link into one delivery (click ``{d, p, r}``, feedback ``{d, p, k}``, digest ``{d}``)."""
-    payload = read_token(secret_key, purpose, token)
-    checked: dict[str, Any] = {"d": _int_field(payload, "d", purpose)}
-    for key in ("p", "r"):
-        if key in payload:
-            checked[key] = _int_field(payload, key, purpose)
-    if "k" in payload:
-        if payload["k"] not in ("more", "less"):
+@dataclass(frozen=True)
+class SubscriberClaim:
+    """What a subscriber link (``{s, v, k}``) claims: whose account, at which token version, under which key."""
+
+    subscriber_id: int
+    version: int
+    key: str | None
+    issued: int
+
+
+def read_subscriber_token(secret_key: str, purpose: str, token: str) -> SubscriberClaim:
+    """Verify a subscriber link; raises ``BadToken``."""
+    checked = verify(secret_key, purpose, token)
+    payload = checked.payload
+    return SubscriberClaim(
+        _int_field(payload, "s", purpose), _int_field(payload, "v", purpose), _key_field(payload, purpose),
+        checked.issued,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DeliveryClaim:
+    """What a link into one delivery claims: the delivery, and for a pick its paper, position and feedback kind."""
+
+    delivery_id: int
+    key: str | None
+    issued: int
+    paper_id: int | None = None
+    position: int | None = None
+    kind: str | None = None  # "more"/"less" of an old per-button feedback link
+
+
+def read_delivery_token(secret_key: str, purpose: str, token: str) -> DeliveryClaim:
+    """Verify a link into one delivery (pick ``{d, k, p, r}``, digest ``{d, k}``, and the older click ``{d, p, r}``
+    and feedback ``{d, p, k: more|less}``); raises ``BadToken``."""
+    checked = verify(secret_key, purpose, token)
+    payload = checked.payload
+    kind = None
+    if purpose == "feedback":  # the older feedback links carried their button in ``k``, and no link key
+        kind = payload.get("k")
+        if kind not in FEEDBACK_KINDS:
             raise BadToken(f"invalid {purpose} link")
-        checked["k"] = payload["k"]
-    return checked
+        key = None
+    else:
+        key = _key_field(payload, purpose)
+    optional = {name: _int_field(payload, name, purpose) if name in payload else None for name in ("p", "r")}
+    return DeliveryClaim(_int_field(payload, "d", purpose), key, checked.issued, optional["p"], optional["r"], kind)
 
 
-def load_subscriber(session: Session, secret_key: str, purpose: str, token: str) -> Subscriber:
-    """The subscriber a ``{s, v}`` link belongs to; ``BadToken``/``RevokedToken`` when it no longer holds."""
-    subscriber_id, version = read_subscriber_token(secret_key, purpose, token)
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None:
+def read_pick_token(secret_key: str, token: str) -> DeliveryClaim:
+    """A paper's link in a digest: the pick token, or the click/feedback token of a digest sent before picks had
+    one token each; raises ``BadToken`` (``expired`` from the last one tried)."""
+    error: BadToken | None = None
+    for purpose in ("pick", "click", "feedback"):
+        try:
+            claim = read_delivery_token(secret_key, purpose, token)
+        except BadToken as exc:
+            error = exc if error is None or exc.expired else error
+            continue
+        if claim.paper_id is None:
+            raise BadToken(f"invalid {purpose} link")
+        return claim
+    raise error or BadToken("invalid link")
+
+
+def owns(key: str | None, issued: int, row_key: str | None, row_created: dt.datetime | None) -> bool:
+    """Whether a token (its ``key`` and issue time) belongs to the row it names.
+
+    A keyed token must carry the row's own link key. A token from before link keys is honoured only when its row
+    already existed when it was issued: a row that took over a deleted row's id was created later.
+    """
+    if key is not None:
+        return row_key is not None and hmac.compare_digest(key, row_key)
+    if row_created is None:
+        return False
+    issued_at = dt.datetime.fromtimestamp(issued, dt.UTC).replace(tzinfo=None)
+    return row_created <= issued_at + CLOCK_SLACK
+
+
+def check_owner(
+    purpose: str, key: str | None, issued: int, row_key: str | None, row_created: dt.datetime | None
+) -> None:
+    """``owns`` or ``RevokedToken``: the link names a row that is no longer the one it was issued for."""
+    if not owns(key, issued, row_key, row_created):
         raise RevokedToken(f"this {purpose} link belongs to a subscription that no longer exists")
-    if subscriber.token_version != version:
-        raise RevokedToken(f"this {purpose} link has been replaced by a newer one")
-    return subscriber

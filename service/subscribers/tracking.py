@@ -1,75 +1,58 @@
 """Clicks and feedback from the email links, and telling a reader from a link scanner.
 
-Link scanners (Safe Links, Proofpoint, Mimecast, …) GET every link of an email within seconds of delivery.
-Their clicks are kept, flagged ``suspected_scanner=True``, and never learned from: the recommender trains on
-``learnable()`` interactions only. A click is written synchronously to the database (no queue in between),
-so a click is never lost when Redis or the workers are down.
+Link scanners (Safe Links, Proofpoint, Mimecast, …) GET every link of an email within seconds of delivery. Their
+clicks are kept, flagged ``suspected_scanner=True``, and never learned from: the recommender trains on
+``learnable()`` interactions only. A click is written synchronously to the database (no queue in between), so a
+click is never lost when Redis or the workers are down.
+
+Who is a scanner: the maintained crawler list of ``crawlerdetect`` (thousands of bots, previewers and HTTP
+libraries), a few mail-security gateways it does not know, an empty agent, a HEAD request, or behaviour: several
+links of one email opened within seconds. A real browser on a phone is a person even when its maker named the
+model "Bot" or "Robot": the device model is left out of the agent before it is matched.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import ColumnElement, select, text, update
+from crawlerdetect import CrawlerDetect
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.orm import Session
 
 from service.models import REACTION_ROWS, Delivery, Interaction, Paper, Subscriber, utcnow
+from service.paper_urls import abs_url, resource_url
+from service.subscribers.tokens import DeliveryClaim, owns
 
 CLICK, MORE, LESS = "click", "more", "less"
 FEEDBACK_KINDS = (MORE, LESS)
 
-# Lower-case fragments of the User-Agent of known link scanners, URL previewers and scripted clients.
-SCANNER_AGENTS = (
-    "bingpreview",
-    "safelinks",
-    "safe links",
-    "microsoft office",
-    "ms-office",
-    "proofpoint",
-    "urldefense",
-    "mimecast",
-    "barracuda",
-    "forcepoint",
-    "trendmicro",
-    "symantec",
-    "messagelabs",
-    "fireeye",
-    "sophos",
-    "zscaler",
-    "google-safety",
-    "googleimageproxy",
-    "headlesschrome",
-    "phantomjs",
-    "python-requests",
-    "python-urllib",
-    "python-httpx",
-    "aiohttp",
-    "go-http-client",
-    "curl/",
-    "wget/",
-    "libwww-perl",
-    "java/",
-    "okhttp",
-    "slackbot",
-    "facebookexternalhit",
-    "twitterbot",
-    "linkedinbot",
-    "skypeuripreview",
-    "whatsapp",
-    "bot",
-    "crawler",
-    "spider",
-)
-# Many links of one email within seconds: a human opens one or two papers, a scanner opens them all.
+# Mail-security gateways that rewrite or pre-fetch links and that crawlerdetect's list does not name.
+GATEWAY_AGENTS = ("proofpoint", "urldefense", "mimecast", "forcepoint", "trendmicro", "messagelabs", "fireeye")
+# A burst: this many clicks on one email's links within BURST_SECONDS. A person opens one or two papers, a
+# scanner every link at once.
 BURST_LINKS = 3
 BURST_SECONDS = 5
+# "(Linux; Android 13; ROBOT 2 Build/TP1A)": the platform part of a phone browser's agent, model included.
+_ANDROID_MODEL = re.compile(r"(\(Linux; (?:U; )?Android [0-9.]+)(?:;[^)]*)?\)")
 
 
+@lru_cache(maxsize=1)
+def _detector() -> CrawlerDetect:
+    return CrawlerDetect()
+
+
+@lru_cache(maxsize=4096)
 def looks_like_scanner_agent(user_agent: str | None) -> bool:
-    """An empty agent or a known scanner's: a real mail client's browser always sends one of its own."""
-    agent = (user_agent or "").strip().lower()
-    return not agent or any(fragment in agent for fragment in SCANNER_AGENTS)
+    """An empty agent, a known crawler's, previewer's or HTTP library's, or a mail-security gateway's."""
+    agent = (user_agent or "").strip()
+    if not agent:
+        return True
+    if any(name in agent.lower() for name in GATEWAY_AGENTS):
+        return True
+    return bool(_detector().isCrawler(_ANDROID_MODEL.sub(r"\1)", agent)))
 
 
 def learnable() -> ColumnElement[bool]:
@@ -79,42 +62,36 @@ def learnable() -> ColumnElement[bool]:
 
 @dataclass(frozen=True)
 class ClickTarget:
-    """Where a tracked link goes and whose click it is (``subscriber_id`` None once the delivery is gone)."""
+    """Where a paper link goes and whose click it is."""
 
     paper_id: int
     url: str | None
     title: str
-    subscriber_id: int | None
+    subscriber_id: int
     tracking_enabled: bool
 
 
 def safe_destination(paper: Paper) -> str | None:
-    """The paper's stored URL if it is an absolute http(s) URL, else its arXiv page; never anything from the request."""
-    url = (paper.url or "").strip()
-    if url.lower().startswith(("https://", "http://")) and not any(ch in url for ch in "\r\n\t "):
-        return url
-    if paper.arxiv_id and _arxiv_id_ok(paper.arxiv_id):
-        return f"https://arxiv.org/abs/{paper.arxiv_id}"
-    return None
+    """The paper's abstract page: its stored URL if it is a plain http(s) URL, else its arXiv page."""
+    return abs_url(paper)
 
 
-def _arxiv_id_ok(arxiv_id: str) -> bool:
-    return all(ch.isalnum() or ch in "./-" for ch in arxiv_id) and len(arxiv_id) <= 64
-
-
-def resolve_click(session: Session, delivery_id: int, paper_id: int) -> ClickTarget | None:
-    """Look the destination up in the database (one query); None when the paper does not exist."""
+def resolve_click(session: Session, claim: DeliveryClaim, resource: str = "abs") -> ClickTarget | None:
+    """The paper a verified pick link names, and where ``resource`` of it is; None when the link no longer holds
+    (the delivery is gone or now belongs to someone else) or the paper does not exist. One query."""
     row = session.execute(
-        select(Paper, Delivery.subscriber_id, Subscriber.tracking_enabled)
+        select(Paper, Delivery.subscriber_id, Delivery.planned_at, Subscriber.link_key, Subscriber.tracking_enabled)
         .select_from(Paper)
-        .outerjoin(Delivery, Delivery.id == delivery_id)
-        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Paper.id == paper_id)
+        .join(Delivery, Delivery.id == claim.delivery_id)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Paper.id == claim.paper_id)
     ).first()
     if row is None:
         return None
-    paper, subscriber_id, tracking = row
-    return ClickTarget(paper.id, safe_destination(paper), paper.title, subscriber_id, bool(tracking))
+    paper, subscriber_id, planned_at, link_key, tracking = row
+    if not owns(claim.key, claim.issued, link_key, planned_at):
+        return None
+    return ClickTarget(paper.id, resource_url(paper, resource), paper.title, subscriber_id, bool(tracking))
 
 
 def record_click(
@@ -133,14 +110,14 @@ def record_click(
     suspected = head_request or looks_like_scanner_agent(user_agent)
     since = now - dt.timedelta(seconds=BURST_SECONDS)
     recent = session.execute(
-        select(Interaction.id, Interaction.paper_id).where(
+        select(Interaction.id).where(
             Interaction.delivery_id == delivery_id,
             text(REACTION_ROWS),  # the partial index's predicate, word for word: this lookup stays off "sent" rows
             Interaction.kind == CLICK,
             Interaction.created_at >= since,
         )
     ).all()
-    if len({row.paper_id for row in recent} | {paper_id}) >= BURST_LINKS:
+    if len(recent) + 1 >= BURST_LINKS:
         suspected = True
         session.execute(
             update(Interaction)
@@ -174,14 +151,14 @@ def record_feedback(session: Session, *, delivery_id: int, paper_id: int, kind: 
     if subscriber_id is None or session.get(Paper, paper_id) is None:
         return False
     existing = session.scalar(
-        select(Interaction.id).where(
+        select(func.count(Interaction.id)).where(
             Interaction.delivery_id == delivery_id,
             Interaction.paper_id == paper_id,
             text(REACTION_ROWS),  # as in record_click: served by the partial index on reactions
             Interaction.kind == kind,
         )
     )
-    if existing is not None:
+    if existing:
         return False
     session.add(Interaction(subscriber_id=subscriber_id, paper_id=paper_id, delivery_id=delivery_id, kind=kind))
     session.flush()

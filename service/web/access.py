@@ -1,6 +1,6 @@
 """From a link's token to the subscriber or delivery it grants access to, or the right error page.
 
-Forged tokens and tokens for another purpose are 404 (no such link); expired or revoked ones are 410.
+Forged tokens and tokens for another purpose are 404 (no such link); expired, revoked or orphaned ones are 410.
 """
 
 from __future__ import annotations
@@ -11,8 +11,17 @@ from flask import abort, url_for
 from sqlalchemy.orm import Session
 
 from service import get_settings
-from service.models import Subscriber
-from service.subscribers.tokens import BadToken, RevokedToken, load_subscriber, make_token, read_delivery_token
+from service.models import Delivery, Subscriber
+from service.subscribers.identity import load_delivery, load_subscriber
+from service.subscribers.tokens import (
+    BadToken,
+    DeliveryClaim,
+    ReplacedToken,
+    RevokedToken,
+    make_token,
+    read_delivery_token,
+    read_pick_token,
+)
 
 GONE_MESSAGES = {
     "confirm": "This confirmation link has expired. Subscribe again from the home page to get a fresh one.",
@@ -21,8 +30,10 @@ GONE_MESSAGES = {
 
 
 def _fail(purpose: str, exc: BadToken) -> NoReturn:
-    if isinstance(exc, RevokedToken):
+    if isinstance(exc, ReplacedToken):
         abort(410, description="This link has been replaced by a newer one. Use the link in your latest email.")
+    if isinstance(exc, RevokedToken):
+        abort(410, description="This link no longer works: what it pointed to is gone.")
     if exc.expired:
         abort(410, description=GONE_MESSAGES.get(purpose, "This link has expired."))
     abort(404)
@@ -35,14 +46,29 @@ def subscriber_or_abort(session: Session, purpose: str, token: str) -> Subscribe
         _fail(purpose, exc)
 
 
-def delivery_payload_or_abort(purpose: str, token: str) -> dict[str, Any]:
+def delivery_claim_or_abort(purpose: str, token: str) -> DeliveryClaim:
     try:
         return read_delivery_token(get_settings().SECRET_KEY, purpose, token)
     except BadToken as exc:
         _fail(purpose, exc)
 
 
+def pick_claim_or_abort(token: str) -> DeliveryClaim:
+    """A paper's link in a digest (one token per paper; older digests: one per link)."""
+    try:
+        return read_pick_token(get_settings().SECRET_KEY, token)
+    except BadToken as exc:
+        _fail("pick", exc)
+
+
+def delivery_or_abort(session: Session, purpose: str, claim: DeliveryClaim) -> Delivery:
+    try:
+        return load_delivery(session, purpose, claim)
+    except BadToken as exc:
+        _fail(purpose, exc)
+
+
 def subscriber_link(endpoint: str, purpose: str, subscriber: Subscriber, **values: Any) -> str:
     """A same-site path to one of the subscriber's pages, with a fresh token (pages link by path, not BASE_URL)."""
-    token = make_token(get_settings().SECRET_KEY, purpose, {"s": subscriber.id, "v": subscriber.token_version})
-    return url_for(endpoint, token=token, **values)
+    payload = {"k": subscriber.link_key, "s": subscriber.id, "v": subscriber.token_version}
+    return url_for(endpoint, token=make_token(get_settings().SECRET_KEY, purpose, payload), **values)

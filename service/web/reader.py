@@ -8,7 +8,7 @@ from sqlalchemy import select
 from service import get_db, get_runtime
 from service.models import Delivery, Paper
 from service.subscribers.tracking import safe_destination
-from service.web.access import delivery_payload_or_abort, subscriber_or_abort
+from service.web.access import delivery_claim_or_abort, delivery_or_abort, subscriber_or_abort
 from service.web.headers import DIGEST_CSP
 
 bp = Blueprint("reader", __name__)
@@ -21,11 +21,11 @@ def digest(token: str):
     """The email's own HTML, rendered again from the delivery (same picks, same tracked links)."""
     from service.digest import render_delivery
 
-    payload = delivery_payload_or_abort("digest", token)
+    claim = delivery_claim_or_abort("digest", token)
     rt = get_runtime()
     with rt.db.session() as session:
-        delivery = session.get(Delivery, payload["d"])
-        if delivery is None or delivery.status not in ("sent", "sending"):
+        delivery = delivery_or_abort(session, "digest", claim)
+        if delivery.status not in ("sent", "sending", "submitting"):
             abort(404, description="This digest is not available.")
         html = render_delivery(rt, session, delivery.id).html
     return Response(html, mimetype="text/html", headers={"Content-Security-Policy": DIGEST_CSP})
@@ -52,9 +52,10 @@ def feed(token: str):
                 if paper is None:
                     continue
                 if subscriber.tracking_enabled:  # same position numbering as the email's links (1-based)
-                    link = rt.links.click(delivery.id, paper.id, int(pick.get("position", index + 1)))
+                    position = int(pick.get("position", index + 1))
+                    link = rt.links.pick(delivery.id, paper.id, position, subscriber.link_key).url
                 else:
-                    link = safe_destination(paper) or rt.links.digest(delivery.id)
+                    link = safe_destination(paper) or rt.links.digest(delivery.id, subscriber.link_key)
                 entries.append({"delivery": delivery, "paper": paper, "link": link, "reason": pick.get("reason")})
         updated = max((d.sent_at or d.planned_at for d in deliveries), default=subscriber.created_at)
         body = render_template(
@@ -62,7 +63,7 @@ def feed(token: str):
             subscriber=subscriber,
             entries=entries,
             updated=updated,
-            self_url=rt.links.feed(subscriber.id, subscriber.token_version),
+            self_url=rt.links.feed(subscriber),
             home_url=rt.settings.BASE_URL.rstrip("/") + "/",
         )
     return Response(body, mimetype="application/atom+xml")

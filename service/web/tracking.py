@@ -1,87 +1,99 @@
-"""Tracked links from the email: ``/c/<token>`` records a click and redirects to the paper; feedback buttons.
+"""Tracked links from the email: ``/c/<token>[/<resource>]`` records a click and redirects; feedback buttons.
 
-The click path depends on the database only (never Redis or the workers): the click is written synchronously,
-and if that write fails the reader is still redirected and the failure logged. The destination always comes
-from the stored paper, never from the request, so the endpoint cannot be used as an open redirect.
+The click path depends on the database only (never Redis or the workers): the click is written synchronously, and
+if that write fails the reader is still redirected and the failure logged. The destination always comes from the
+stored paper (``service.paper_urls``), never from the request, so the endpoint cannot be used as an open redirect.
+A link whose delivery is gone, or that names an id now belonging to someone else, opens nothing (410).
 """
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, redirect, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from service import get_db
+from service.links import RESOURCES
 from service.models import Paper
+from service.subscribers.tokens import DeliveryClaim
 from service.subscribers.tracking import record_click, record_feedback, resolve_click
-from service.web.access import delivery_payload_or_abort
+from service.web.access import pick_claim_or_abort
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("tracking", __name__)
 
+GONE = "This link no longer works: the digest it came from is no longer ours to show."
 
-@bp.get("/c/<token>")
-def click(token: str):
-    payload = delivery_payload_or_abort("click", token)
-    if "p" not in payload:
+
+@bp.get("/c/<token>", defaults={"resource": "abs"})
+@bp.get("/c/<token>/<resource>")
+def click(token: str, resource: str):
+    if resource not in RESOURCES:
         abort(404)
-    delivery_id, paper_id, position = payload["d"], payload["p"], payload.get("r")
+    claim = pick_claim_or_abort(token)
+    if claim.kind is not None:  # an old "more/less" button's token is not a click link
+        abort(404)
     session = get_db().sessionmaker()
     try:
-        target = resolve_click(session, delivery_id, paper_id)
-        if target is not None and target.subscriber_id is not None and target.tracking_enabled:
+        target = resolve_click(session, claim, resource)
+        if target is None:
+            abort(410, description=GONE)
+        if target.tracking_enabled:
             try:
                 record_click(
                     session,
                     subscriber_id=target.subscriber_id,
-                    delivery_id=delivery_id,
-                    paper_id=paper_id,
-                    position=position,
+                    delivery_id=claim.delivery_id,
+                    paper_id=target.paper_id,
+                    position=claim.position,
                     user_agent=request.headers.get("User-Agent"),
                     head_request=request.method == "HEAD",
                 )
                 session.commit()
             except Exception:  # noqa: BLE001 - the reader still gets the paper; the lost click is logged
                 session.rollback()
-                log.exception("could not record click delivery=%s paper=%s", delivery_id, paper_id)
-        if target is not None and target.url is None:
-            return render_template("web/paper.html", paper=session.get(Paper, paper_id))
+                log.exception("could not record click delivery=%s paper=%s", claim.delivery_id, target.paper_id)
+        if target.url is None:
+            if resource != "abs":
+                abort(404, description="This paper has no such link.")
+            return render_template("web/paper.html", paper=session.get(Paper, target.paper_id))
     finally:
         session.close()
-    if target is None:
-        abort(404, description="This paper is no longer in our archive.")
     return redirect(target.url, code=302)
 
 
-def _feedback_payload(token: str) -> dict:
-    payload = delivery_payload_or_abort("feedback", token)
-    if "p" not in payload or "k" not in payload:
+def _feedback_claim(token: str, kind: str | None) -> tuple[DeliveryClaim, str]:
+    claim = pick_claim_or_abort(token)
+    chosen = kind if claim.kind is None else claim.kind  # old buttons carried their kind in the token
+    if chosen not in ("more", "less") or (kind is not None and claim.kind is not None):
         abort(404)
-    return payload
+    return claim, chosen
 
 
-def _feedback_target(session, payload: dict):
-    """The paper the feedback link names, or the 404 page when it is gone."""
-    target = resolve_click(session, payload["d"], payload["p"])
+def _feedback_target(session, claim: DeliveryClaim):  # noqa: ANN001, ANN202
+    target = resolve_click(session, claim)
     if target is None:
-        abort(404, description="This paper is no longer in our archive.")
+        abort(410, description=GONE)
     return target
 
 
-@bp.get("/feedback/<token>")
-def feedback_page(token: str):
+@bp.get("/feedback/<token>", defaults={"kind": None})
+@bp.get("/feedback/<token>/<kind>")
+def feedback_page(token: str, kind: str | None):
     """A confirm button: a scanner's GET records nothing."""
-    payload = _feedback_payload(token)
+    claim, chosen = _feedback_claim(token, kind)
     with get_db().session() as session:
-        target = _feedback_target(session, payload)
-        return render_template("web/feedback.html", token=token, kind=payload["k"], title=target.title)
+        target = _feedback_target(session, claim)
+        action = url_for("tracking.feedback_post", token=token, **({"kind": kind} if kind else {}))
+        return render_template("web/feedback.html", action=action, kind=chosen, title=target.title)
 
 
-@bp.post("/feedback/<token>")
-def feedback_post(token: str):
-    payload = _feedback_payload(token)
+@bp.post("/feedback/<token>", defaults={"kind": None})
+@bp.post("/feedback/<token>/<kind>")
+def feedback_post(token: str, kind: str | None):
+    claim, chosen = _feedback_claim(token, kind)
     with get_db().session() as session:
-        target = _feedback_target(session, payload)
-        record_feedback(session, delivery_id=payload["d"], paper_id=payload["p"], kind=payload["k"])
-    return render_template("web/feedback_done.html", kind=payload["k"], title=target.title)
+        target = _feedback_target(session, claim)
+        record_feedback(session, delivery_id=claim.delivery_id, paper_id=target.paper_id, kind=chosen)
+    return render_template("web/feedback_done.html", kind=chosen, title=target.title)

@@ -1,15 +1,19 @@
-"""Tokens are purpose-bound, versioned and tamper-evident."""
+"""Tokens are purpose-bound, versioned, tamper-evident, and bound to the one reader they were issued to."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from service.subscribers.identity import load_subscriber
 from service.subscribers.tokens import (
     BadToken,
     RevokedToken,
-    load_subscriber,
     make_token,
+    owns,
     read_delivery_token,
+    read_pick_token,
     read_subscriber_token,
     read_token,
 )
@@ -19,8 +23,9 @@ KEY = "k" * 32
 
 
 def test_a_token_only_verifies_for_its_own_purpose():
-    token = make_token(KEY, "confirm", {"s": 1, "v": 1})
-    assert read_subscriber_token(KEY, "confirm", token) == (1, 1)
+    token = make_token(KEY, "confirm", {"s": 1, "v": 1, "k": "abcdefghijkl"})
+    claim = read_subscriber_token(KEY, "confirm", token)
+    assert (claim.subscriber_id, claim.version, claim.key) == (1, 1, "abcdefghijkl")
     with pytest.raises(BadToken):
         read_token(KEY, "unsubscribe", token)
 
@@ -31,6 +36,8 @@ def test_a_tampered_or_foreign_token_is_rejected():
         read_token(KEY, "unsubscribe", token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
     with pytest.raises(BadToken):
         read_token("another-secret-key-entirely", "unsubscribe", token)
+    with pytest.raises(BadToken):
+        read_token(KEY, "unsubscribe", "é" + token)
 
 
 def test_an_expired_confirm_token_says_so():
@@ -40,31 +47,57 @@ def test_an_expired_confirm_token_says_so():
     assert info.value.expired
 
 
-@pytest.mark.parametrize("payload", [{"s": "1", "v": 1}, {"s": 1}, {"s": True, "v": 1}, {"s": -3, "v": 1}])
-def test_subscriber_tokens_need_integer_ids_and_versions(payload):
+@pytest.mark.parametrize(
+    "payload",
+    [{"s": "1", "v": 1}, {"s": 1}, {"s": True, "v": 1}, {"s": -3, "v": 1}, {"s": 1, "v": 1, "k": "short"}],
+)
+def test_subscriber_tokens_need_integer_ids_versions_and_well_formed_keys(payload):
     with pytest.raises(BadToken):
         read_subscriber_token(KEY, "preferences", make_token(KEY, "preferences", payload))
 
 
 def test_delivery_tokens_check_their_fields():
-    assert read_delivery_token(KEY, "click", make_token(KEY, "click", {"d": 3, "p": 4, "r": 0})) == {
-        "d": 3,
-        "p": 4,
-        "r": 0,
-    }
+    claim = read_delivery_token(KEY, "pick", make_token(KEY, "pick", {"d": 3, "p": 4, "r": 0, "k": "abcdefghijkl"}))
+    assert (claim.delivery_id, claim.paper_id, claim.position, claim.key) == (3, 4, 0, "abcdefghijkl")
     with pytest.raises(BadToken):
         read_delivery_token(KEY, "feedback", make_token(KEY, "feedback", {"d": 3, "p": 4, "k": "delete"}))
 
 
+def test_links_of_digests_sent_before_one_token_per_paper_still_read():
+    old_click = read_pick_token(KEY, make_token(KEY, "click", {"d": 3, "p": 4, "r": 1}))
+    old_more = read_pick_token(KEY, make_token(KEY, "feedback", {"d": 3, "p": 4, "k": "more"}))
+    assert (old_click.paper_id, old_click.kind, old_click.key) == (4, None, None)
+    assert (old_more.paper_id, old_more.kind, old_more.key) == (4, "more", None)
+    with pytest.raises(BadToken):
+        read_pick_token(KEY, make_token(KEY, "digest", {"d": 3}))
+
+
 def test_bumping_token_version_revokes_old_links(runtime):
     subscriber = add_subscriber(runtime)
-    token = make_token(runtime.settings.SECRET_KEY, "preferences", {"s": subscriber.id, "v": 1})
     secret = runtime.settings.SECRET_KEY
+    token = make_token(secret, "preferences", {"s": subscriber.id, "v": 1, "k": subscriber.link_key})
     with runtime.db.session() as session:
         assert load_subscriber(session, secret, "preferences", token).id == subscriber.id
         session.get(type(subscriber), subscriber.id).token_version = 2
     with runtime.db.session() as session, pytest.raises(RevokedToken):
         load_subscriber(session, secret, "preferences", token)
+
+
+def test_a_link_with_another_readers_key_opens_nothing(runtime):
+    subscriber = add_subscriber(runtime)
+    secret = runtime.settings.SECRET_KEY
+    token = make_token(secret, "preferences", {"s": subscriber.id, "v": 1, "k": "someoneelse0"})
+    with runtime.db.session() as session, pytest.raises(RevokedToken):
+        load_subscriber(session, secret, "preferences", token)
+
+
+def test_a_link_from_before_link_keys_holds_only_for_a_row_older_than_it():
+    created = dt.datetime(2026, 11, 1, 8, 0, 0, 500_000)
+    issued_after = int(dt.datetime(2026, 11, 1, 8, 0, 0, tzinfo=dt.UTC).timestamp())  # same second, floored
+    assert owns(None, issued_after, "abcdefghijkl", created)
+    assert not owns(None, issued_after - 3600, "abcdefghijkl", created)  # the row came after the link
+    assert not owns(None, issued_after, "abcdefghijkl", None)
+    assert owns("abcdefghijkl", 0, "abcdefghijkl", created) and not owns("abcdefghijkm", 0, "abcdefghijkl", created)
 
 
 def test_the_token_format_is_fixed(monkeypatch):

@@ -114,14 +114,63 @@ def test_feedback_is_recorded_once_per_kind(sent):
     assert sorted(kinds) == ["less", "more"]
 
 
+def _claim(rt, delivery, paper, *, key="own"):
+    from service.models import Delivery, Subscriber
+    from service.subscribers.tokens import DeliveryClaim
+
+    with rt.db.session() as session:
+        row = session.get(Delivery, delivery)
+        own = session.get(Subscriber, row.subscriber_id).link_key if row else None
+    issued = int(dt.datetime.now(dt.UTC).timestamp())
+    return DeliveryClaim(delivery, own if key == "own" else key, issued, paper, 1)
+
+
 def test_resolve_click_reads_the_destination_from_the_paper(sent):
+    rt, subscriber_id, delivery, papers = sent
+    with rt.db.session() as session:
+        target = resolve_click(session, _claim(rt, delivery, papers[2]))
+        assert target.url == "https://example.org/p/2" and target.tracking_enabled
+        assert target.subscriber_id == subscriber_id
+        assert resolve_click(session, _claim(rt, delivery, 999_999)) is None
+        assert resolve_click(session, _claim(rt, 999_999, papers[2], key="abcdefghijkl")) is None
+
+
+def test_a_link_carrying_another_readers_key_resolves_to_nothing(sent):
     rt, _subscriber_id, delivery, papers = sent
     with rt.db.session() as session:
-        target = resolve_click(session, delivery, papers[2])
-        assert target.url == "https://example.org/p/2" and target.tracking_enabled
-        assert resolve_click(session, delivery, 999_999) is None
-        gone = resolve_click(session, 999_999, papers[2])
-        assert gone.subscriber_id is None and gone.url == "https://example.org/p/2"
+        assert resolve_click(session, _claim(rt, delivery, papers[0], key="notthiskey00")) is None
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        "Mozilla/5.0 (Linux; Android 11; ROBOT 2) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/99.0 Mobile"
+        " Safari/537.36",
+        "Mozilla/5.0 (Linux; Android 9; Bot Note 4 Build/PPR1) AppleWebKit/537.36 (KHTML, like Gecko)"
+        " Chrome/118.0 Mobile Safari/537.36",
+        "Mozilla/5.0 (Linux; U; Android 10; CUBOT_X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/88.0 Mobile"
+        " Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+        " Version/17.5 Mobile/15E148 Safari/604.1",
+    ],
+)
+def test_phones_whose_model_names_say_bot_are_people(agent):
+    assert not looks_like_scanner_agent(agent)
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+        "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko)"
+        " Chrome/120.0 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+        "Mimecast Safe Links",
+        "Go-http-client/1.1",
+    ],
+)
+def test_crawlers_even_in_phone_clothing_are_scanners(agent):
+    assert looks_like_scanner_agent(agent)
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,12 @@ import email
 import re
 from email.message import Message
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
+
+from service.links import PickLinks
 from service.models import Delivery, Paper, Subscriber
 from service.runtime import Runtime
 from service.subscribers.lifecycle import create_confirmed
@@ -65,6 +69,41 @@ def add_delivery(rt: Runtime, subscriber_id: int, paper_ids: list[int], *, day: 
         session.add(delivery)
         session.flush()
         return delivery.id
+
+
+def pick_links(rt: Runtime, delivery_id: int, paper_id: int, position: int = 1) -> PickLinks:
+    """The links a digest gives one paper of ``delivery_id`` (signed with its reader's link key)."""
+    with rt.db.session() as session:
+        key = session.scalar(
+            select(Subscriber.link_key)
+            .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            .where(Delivery.id == delivery_id)
+        )
+    return rt.links.pick(delivery_id, paper_id, position, key or "legacy-key-none")
+
+
+def reader(subscriber: Subscriber, version: int = 1) -> SimpleNamespace:
+    """``subscriber`` as its links name it, at token version ``version`` (an older one makes a revoked link)."""
+    return SimpleNamespace(id=subscriber.id, token_version=version, link_key=subscriber.link_key)
+
+
+def digest_path(rt: Runtime, delivery_id: int) -> str:
+    """The web view link of ``delivery_id`` (signed with its reader's link key, if it has one)."""
+    with rt.db.session() as session:
+        key = session.scalar(
+            select(Subscriber.link_key)
+            .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            .where(Delivery.id == delivery_id)
+        )
+    return path_of(rt.links.digest(delivery_id, key or "legacy-key-none"))
+
+
+def click_path(rt: Runtime, delivery_id: int, paper_id: int, position: int = 1) -> str:
+    return path_of(pick_links(rt, delivery_id, paper_id, position).url)
+
+
+def feedback_path(rt: Runtime, delivery_id: int, paper_id: int, kind: str) -> str:
+    return path_of(pick_links(rt, delivery_id, paper_id).feedback(kind))
 
 
 def outbox_messages(rt: Runtime) -> list[Message]:

@@ -9,7 +9,7 @@ from tests.web.support import add_subscriber, csrf_from, links_in, outbox_messag
 
 
 def prefs_path(rt, subscriber):
-    return path_of(rt.links.preferences(subscriber.id, subscriber.token_version))
+    return path_of(rt.links.preferences(subscriber))
 
 
 def form_from_page(page_text: str, **changes: str) -> dict[str, str]:
@@ -83,7 +83,7 @@ def test_saving_needs_the_csrf_token(client, web_rt):
 
 def test_other_purposes_and_forged_tokens_do_not_open_preferences(client, web_rt):
     subscriber = add_subscriber(web_rt)
-    unsubscribe_token = path_of(web_rt.links.unsubscribe(subscriber.id, 1)).rsplit("/", 1)[1]
+    unsubscribe_token = path_of(web_rt.links.unsubscribe(subscriber)).rsplit("/", 1)[1]
     assert client.get(f"/preferences/{unsubscribe_token}").status_code == 404
     page = client.get("/preferences/not-a-token")
     assert page.status_code == 404 and "Page not found" in page.text

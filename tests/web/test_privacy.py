@@ -6,13 +6,13 @@ import json
 
 from service.models import Subscriber
 from service.subscribers.tokens import make_token
-from tests.web.support import add_delivery, add_paper, add_subscriber, csrf_from, path_of
+from tests.web.support import add_delivery, add_paper, add_subscriber, csrf_from, path_of, reader
 
 
 def test_download_my_data(client, web_rt):
     subscriber = add_subscriber(web_rt, "me@example.com", topics=["robots"])
     add_delivery(web_rt, subscriber.id, [add_paper(web_rt, "A paper", url="https://example.org/a")])
-    page = client.get(path_of(web_rt.links.data_export(subscriber.id, 1)))
+    page = client.get(path_of(web_rt.links.data_export(reader(subscriber))))
     assert page.status_code == 200 and "Download my data" in page.text
     download = client.get(page.text.split('class="button" href="')[1].split('"')[0])
     assert download.status_code == 200 and download.mimetype == "application/json"
@@ -25,7 +25,7 @@ def test_download_my_data(client, web_rt):
 
 def test_delete_my_data_needs_csrf_then_removes_everything(client, web_rt):
     subscriber = add_subscriber(web_rt, "me@example.com")
-    path = path_of(web_rt.links.data_export(subscriber.id, 1))
+    path = path_of(web_rt.links.data_export(reader(subscriber)))
     page = client.get(path)
     assert client.post(f"{path}/delete", data={}).status_code == 400
     with web_rt.db.session() as session:
@@ -35,7 +35,7 @@ def test_delete_my_data_needs_csrf_then_removes_everything(client, web_rt):
     with web_rt.db.session() as session:
         assert session.get(Subscriber, subscriber.id) is None
     # every old link now leads to a friendly "no longer works" page
-    for url in (web_rt.links.preferences(subscriber.id, 1), web_rt.links.unsubscribe(subscriber.id, 1)):
+    for url in (web_rt.links.preferences(reader(subscriber)), web_rt.links.unsubscribe(reader(subscriber))):
         gone = client.get(path_of(url))
         assert gone.status_code == 410 and "no longer" in gone.text
 
@@ -52,5 +52,5 @@ def test_a_data_link_expires_within_a_day(client, web_rt, monkeypatch):
 
 def test_a_preferences_token_cannot_export_data(client, web_rt):
     subscriber = add_subscriber(web_rt)
-    token = path_of(web_rt.links.preferences(subscriber.id, 1)).rsplit("/", 1)[1]
+    token = path_of(web_rt.links.preferences(reader(subscriber))).rsplit("/", 1)[1]
     assert client.get(f"/my-data/{token}/export.json").status_code == 404

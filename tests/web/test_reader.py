@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from sqlalchemy import select
 
 from service.models import Delivery, Interaction, Subscriber
-from tests.web.support import add_delivery, add_paper, add_subscriber, path_of
+from tests.web.support import add_delivery, add_paper, add_subscriber, digest_path, path_of, reader
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -20,7 +20,7 @@ def test_the_web_view_shows_the_delivered_digest(client, web_rt):
     papers = [add_paper(web_rt, "Sparse <mixtures> & experts", url="https://example.org/moe")]
     subscriber = add_subscriber(web_rt)
     delivery = add_delivery(web_rt, subscriber.id, papers)
-    page = client.get(path_of(web_rt.links.digest(delivery)))
+    page = client.get(digest_path(web_rt, delivery))
     assert page.status_code == 200
     assert "Sparse &lt;mixtures&gt; &amp; experts" in page.text
     assert "/c/" in page.text  # paper links stay tracked links
@@ -35,8 +35,8 @@ def test_the_web_view_of_an_unsent_or_unknown_digest_is_404(client, web_rt):
         session.add(delivery)
         session.flush()
         planned_id = delivery.id
-    assert client.get(path_of(web_rt.links.digest(planned_id))).status_code == 404
-    assert client.get(path_of(web_rt.links.digest(99999))).status_code == 404
+    assert client.get(digest_path(web_rt, planned_id)).status_code == 404
+    assert client.get(digest_path(web_rt, 99999)).status_code == 410  # gone: it opens nothing
     assert client.get("/digest/forged").status_code == 404
 
 
@@ -45,7 +45,7 @@ def test_the_feed_lists_the_picks_as_atom_entries(client, web_rt):
     second = add_paper(web_rt, "Paper two", url="https://example.org/2")
     subscriber = add_subscriber(web_rt)
     delivery = add_delivery(web_rt, subscriber.id, [first, second])
-    answer = client.get(path_of(web_rt.links.feed(subscriber.id, 1)))
+    answer = client.get(path_of(web_rt.links.feed(reader(subscriber))))
     assert answer.status_code == 200 and answer.mimetype == "application/atom+xml"
     feed = atom(answer.data)
     entries = feed.findall(f"{ATOM}entry")
@@ -63,13 +63,13 @@ def test_the_feed_links_straight_to_papers_when_tracking_is_off(client, web_rt):
     paper = add_paper(web_rt, "Paper", url="https://example.org/p")
     subscriber = add_subscriber(web_rt, tracking_enabled=False)
     add_delivery(web_rt, subscriber.id, [paper])
-    feed = atom(client.get(path_of(web_rt.links.feed(subscriber.id, 1))).data)
+    feed = atom(client.get(path_of(web_rt.links.feed(reader(subscriber)))).data)
     assert feed.find(f"{ATOM}entry/{ATOM}link").get("href") == "https://example.org/p"
 
 
 def test_a_feed_link_stops_working_when_links_are_revoked(client, web_rt):
     subscriber = add_subscriber(web_rt)
-    path = path_of(web_rt.links.feed(subscriber.id, 1))
+    path = path_of(web_rt.links.feed(reader(subscriber)))
     assert client.get(path).status_code == 200
     with web_rt.db.session() as session:
         session.get(Subscriber, subscriber.id).token_version = 2

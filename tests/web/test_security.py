@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.support import add_subscriber, path_of
+from tests.web.support import add_subscriber, path_of, reader
 
 
 @pytest.mark.parametrize("path", ["/", "/trending", "/preferences", "/nope"])
@@ -19,7 +19,7 @@ def test_security_headers(client, path):
 
 def test_personal_pages_are_not_cached(client, web_rt):
     subscriber = add_subscriber(web_rt)
-    answer = client.get(path_of(web_rt.links.preferences(subscriber.id, 1)))
+    answer = client.get(path_of(web_rt.links.preferences(reader(subscriber))))
     assert answer.headers["Cache-Control"] == "no-store"
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select, text
 
 from service.models import Interaction, Subscriber
 from service.subscribers.tokens import make_token
-from tests.web.support import add_delivery, add_paper, add_subscriber, csrf_from, path_of
+from tests.web.support import add_delivery, add_paper, add_subscriber, click_path, csrf_from, feedback_path
 
 BROWSER = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
@@ -33,7 +33,7 @@ def interactions(rt, kind="click"):
 
 def test_a_click_is_recorded_and_redirected_to_the_stored_url(client, web_rt, sent):
     subscriber, delivery, papers = sent
-    answer = client.get(path_of(web_rt.links.click(delivery, papers[0], 0)), headers={"User-Agent": BROWSER})
+    answer = client.get(click_path(web_rt, delivery, papers[0], 0), headers={"User-Agent": BROWSER})
     assert answer.status_code == 302
     assert answer.headers["Location"] == "https://papers.example.org/linked"
     assert answer.headers["Referrer-Policy"] == "no-referrer"
@@ -49,7 +49,7 @@ def test_a_click_is_recorded_and_redirected_to_the_stored_url(client, web_rt, se
 
 def test_the_destination_cannot_be_chosen_by_the_link(client, web_rt, sent):
     _subscriber, delivery, papers = sent
-    path = path_of(web_rt.links.click(delivery, papers[0], 0))
+    path = click_path(web_rt, delivery, papers[0], 0)
     answer = client.get(path + "?next=https://evil.example/", headers={"User-Agent": BROWSER})
     assert answer.headers["Location"] == "https://papers.example.org/linked"
     forged = make_token("someone-elses-secret", "click", {"d": delivery, "p": papers[0], "r": 0, "u": "https://evil"})
@@ -59,7 +59,7 @@ def test_the_destination_cannot_be_chosen_by_the_link(client, web_rt, sent):
 def test_a_paper_without_a_safe_url_shows_its_page_instead(client, web_rt, sent):
     _subscriber, delivery, papers = sent
     for paper in papers[1:]:
-        answer = client.get(path_of(web_rt.links.click(delivery, paper, 1)), headers={"User-Agent": BROWSER})
+        answer = client.get(click_path(web_rt, delivery, paper, 1), headers={"User-Agent": BROWSER})
         assert answer.status_code == 200 and "Location" not in answer.headers
         assert "no link yet" in answer.text
     assert len(interactions(web_rt)) == 2
@@ -74,35 +74,38 @@ def test_a_bad_token_gets_a_friendly_404(client, token):
 
 def test_other_purposes_do_not_work_as_click_links(client, web_rt, sent):
     _subscriber, delivery, papers = sent
-    feedback = path_of(web_rt.links.feedback(delivery, papers[0], "more")).rsplit("/", 1)[1]
-    assert client.get(f"/c/{feedback}").status_code == 404
+    secret = web_rt.settings.SECRET_KEY
+    old_button = make_token(secret, "feedback", {"d": delivery, "p": papers[0], "k": "more"})
+    assert client.get(f"/c/{old_button}").status_code == 404
+    digest = make_token(secret, "digest", {"d": delivery, "p": papers[0]})
+    assert client.get(f"/c/{digest}").status_code == 404
     assert interactions(web_rt) == []
 
 
-def test_an_unknown_paper_is_404(client, web_rt, sent):
+def test_an_unknown_paper_opens_nothing(client, web_rt, sent):
     _subscriber, delivery, _papers = sent
-    assert client.get(path_of(web_rt.links.click(delivery, 424242, 0))).status_code == 404
+    assert client.get(click_path(web_rt, delivery, 424242, 0)).status_code == 410
 
 
 def test_tracking_opt_out_redirects_without_recording(client, web_rt, sent):
     subscriber, delivery, papers = sent
     with web_rt.db.session() as session:
         session.get(Subscriber, subscriber.id).tracking_enabled = False
-    answer = client.get(path_of(web_rt.links.click(delivery, papers[0], 0)), headers={"User-Agent": BROWSER})
+    answer = client.get(click_path(web_rt, delivery, papers[0], 0), headers={"User-Agent": BROWSER})
     assert answer.status_code == 302 and interactions(web_rt) == []
 
 
 def test_scanner_clicks_are_kept_but_flagged(client, web_rt, sent):
     _subscriber, delivery, papers = sent
-    client.get(path_of(web_rt.links.click(delivery, papers[0], 0)), headers={"User-Agent": "BingPreview/1.0b"})
-    client.head(path_of(web_rt.links.click(delivery, papers[1], 1)), headers={"User-Agent": BROWSER})
+    client.get(click_path(web_rt, delivery, papers[0], 0), headers={"User-Agent": "BingPreview/1.0b"})
+    client.head(click_path(web_rt, delivery, papers[1], 1), headers={"User-Agent": BROWSER})
     assert [c.suspected_scanner for c in interactions(web_rt)] == [True, True]
 
 
 def test_a_burst_over_every_link_is_flagged(client, web_rt, sent):
     _subscriber, delivery, papers = sent
     for position, paper in enumerate(papers):
-        client.get(path_of(web_rt.links.click(delivery, paper, position)), headers={"User-Agent": BROWSER})
+        client.get(click_path(web_rt, delivery, paper, position), headers={"User-Agent": BROWSER})
     assert [c.suspected_scanner for c in interactions(web_rt)] == [True, True, True]
 
 
@@ -110,7 +113,7 @@ def test_a_failed_click_write_still_redirects(client, web_rt, sent, caplog):
     _subscriber, delivery, papers = sent
     with web_rt.db.engine.begin() as conn:  # the write fails for real: the table is gone
         conn.execute(text("DROP TABLE interactions"))
-    answer = client.get(path_of(web_rt.links.click(delivery, papers[0], 0)), headers={"User-Agent": BROWSER})
+    answer = client.get(click_path(web_rt, delivery, papers[0], 0), headers={"User-Agent": BROWSER})
     assert answer.status_code == 302 and answer.headers["Location"] == "https://papers.example.org/linked"
     assert "could not record click" in caplog.text
 
@@ -131,9 +134,7 @@ def test_clicks_work_when_redis_is_down(runtime, sent):
         }
     )
     _subscriber, delivery, papers = sent
-    answer = app.test_client().get(
-        path_of(runtime.links.click(delivery, papers[0], 0)), headers={"User-Agent": BROWSER}
-    )
+    answer = app.test_client().get(click_path(runtime, delivery, papers[0], 0), headers={"User-Agent": BROWSER})
     assert answer.status_code == 302
     assert len(interactions(runtime)) == 1
     app.extensions["paperboy"].close()
@@ -141,7 +142,7 @@ def test_clicks_work_when_redis_is_down(runtime, sent):
 
 def test_feedback_get_asks_and_post_records(client, web_rt, sent):
     subscriber, delivery, papers = sent
-    path = path_of(web_rt.links.feedback(delivery, papers[0], "more"))
+    path = feedback_path(web_rt, delivery, papers[0], "more")
     page = client.get(path)
     assert page.status_code == 200 and "Linked paper" in page.text
     assert interactions(web_rt, "more") == []  # a scanner's GET records nothing
@@ -154,7 +155,7 @@ def test_feedback_get_asks_and_post_records(client, web_rt, sent):
 
 def test_feedback_less_needs_csrf(client, web_rt, sent):
     _subscriber, delivery, papers = sent
-    path = path_of(web_rt.links.feedback(delivery, papers[1], "less"))
+    path = feedback_path(web_rt, delivery, papers[1], "less")
     assert client.post(path, data={}).status_code == 400
     assert interactions(web_rt, "less") == []
     page = client.get(path)
@@ -164,5 +165,6 @@ def test_feedback_less_needs_csrf(client, web_rt, sent):
 
 def test_feedback_with_a_click_token_is_404(client, web_rt, sent):
     _subscriber, delivery, papers = sent
-    click_token = path_of(web_rt.links.click(delivery, papers[0], 0)).rsplit("/", 1)[1]
-    assert client.get(f"/feedback/{click_token}").status_code == 404
+    click_token = click_path(web_rt, delivery, papers[0], 0).rsplit("/", 1)[1]
+    assert client.get(f"/feedback/{click_token}").status_code == 404  # a pick's buttons name their kind
+    assert client.get(f"/feedback/{click_token}/delete").status_code == 404

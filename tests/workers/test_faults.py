@@ -22,7 +22,7 @@ import redis
 from sqlalchemy import func, select
 
 from service.links import Links
-from service.models import Delivery, Interaction, utcnow
+from service.models import Delivery, Interaction, Subscriber, utcnow
 from tests.workers.support import (
     BIN,
     DAY,
@@ -138,7 +138,9 @@ def test_redis_restarting_while_the_web_app_serves_clicks_loses_no_click_and_sho
         delivery_id = delivery.id
     secret = "redis-restart-secret-key-0123456789"
     links = Links("http://127.0.0.1", secret)
-    tokens = [urlsplit(links.click(delivery_id, p, i + 1)).path for i, p in enumerate(papers)]
+    with pg_runtime.db.session() as session:
+        key = session.get(Subscriber, 1).link_key
+    tokens = [urlsplit(links.pick(delivery_id, p, i + 1, key).url).path for i, p in enumerate(papers)]
 
     private = PrivateRedis(tmp_path).start()
     port = free_port()
