@@ -22,4 +22,4 @@ RUN pip install -e ".[monitoring]"
 
 USER paperboy
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", "service:create_app()"]
+CMD ["gunicorn", "-c", "python:service.gunicorn_conf", "service:create_app()"]

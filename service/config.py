@@ -48,6 +48,9 @@ class Settings:
     INGEST_MAX_PAGE_BYTES: int = 16 * 1024 * 1024
     PAPERS_PER_EMAIL: int = 10
     RATELIMIT_STORAGE_URI: str = ""
+    # Proxies in front of the web app that set X-Forwarded-For/-Proto (0: none; the client is the peer address)
+    TRUSTED_PROXIES: int = 0
+    LOG_LEVEL: str = "INFO"
     # Celery on Redis: unacknowledged tasks come back after this long; must exceed any retry countdown.
     CELERY_VISIBILITY_TIMEOUT_S: int = 7200
     CELERY_KEY_PREFIX: str = ""  # prefix of every broker key (several deployments or test runs on one Redis)

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from service.subscribers.addresses import display_address
 from service.subscribers.tokens import new_link_key
 
 # Interactions that show interest in a paper (trending counts them): the predicate of a partial index, written
@@ -152,6 +153,11 @@ class Subscriber(Base):
     is_simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     # hidden topic preferences of a simulated reader (``paperboy simulate``); null for real people
     simulation_profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    @property
+    def display_email(self) -> str:
+        """The address as its owner writes it (an internationalised domain in Unicode, not ``xn--``)."""
+        return display_address(self.email)
 
 
 class Interaction(Base):

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from service.db import on_postgresql
 from service.digest.plan import DELIVERY_STATUSES, SENT
 from service.models import CLICK_ROWS, Delivery, Interaction, ModelVersion, utcnow
+from service.redact import RedactingFilter
 from service.runtime import Runtime
 
 
@@ -42,15 +43,16 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key.startswith("pb_"):
                 entry[key[3:]] = value
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:  # exc_text: as a filter left it (``RedactingFilter``)
+            entry["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
 def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
-    """Send the root logger to stderr, as JSON lines in production."""
+    """Send the root logger to stderr, as JSON lines in production, with link tokens masked (``redact``)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -110,9 +110,16 @@ def test_migrate_then_web_serves_health(compose: dict, pg_database_url: str, red
 
         _wait_for(healthy, 60, "gunicorn /healthz", web)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["database"] == "ok"
+        # an emailed link's token must never reach the access log: it opens a reader's account
+        token = "eyJrIjoiYWJjZGVmZ2hpamtsIiwicyI6MSwidiI6MX0.tpachf.cdRUY5IJbKe-6YSTovhhKqbL"
+        for path in (f"/preferences/{token}", f"/c/{token}/pdf", f"/feed/{token}.atom", "/unsubscribe/cut-off-tok"):
+            httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
     finally:
         web.terminate()
         web.wait(timeout=30)
+    log = web.stdout.read().decode()
+    assert "/preferences/[token]" in log and "/c/[token]/pdf" in log and "/unsubscribe/[token]" in log
+    assert token not in log and "cut-off-tok" not in log and "tpachf" not in log
 
 
 def test_worker_and_beat_start_on_the_real_redis(

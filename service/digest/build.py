@@ -163,7 +163,7 @@ def digest_context(
         (trending if pick.get("section") == TRENDING else picks).append(view)
     first = (picks or trending or [{}])[0]
     return {
-        "email": subscriber.email,
+        "email": subscriber.display_email,
         "digest_date": delivery.digest_date.isoformat(),
         "date_label": date_label(delivery.digest_date),
         "picks": picks,

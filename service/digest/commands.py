@@ -20,11 +20,12 @@ def send(ctx: click.Context, digest_date: dt.datetime | None, as_json: bool) -> 
     rt = get_runtime(ctx)
     day = digest_date.date() if digest_date else dt.datetime.now(dt.UTC).date()
     report = send_due_digests(rt, day)
-    emit(
-        report,
-        as_json,
+    human = (
         f"{day}: planned {report['planned']}, sent {report['sent']}, skipped {report['skipped']}, "
-        f"failed {report['failed']}",
+        f"failed {report['failed']}"
+        + (f", {report['elsewhere']} in progress in another sender" if report["elsewhere"] else "")
+        + "".join(f"\n  delivery {e['delivery_id']} ({e['status']}): {e['error']}" for e in report["errors"])
     )
+    emit(report, as_json, human)
     if report["failed"]:
         raise SystemExit(1)

@@ -17,6 +17,7 @@ from email.utils import format_datetime, getaddresses, parseaddr
 from functools import lru_cache
 
 from service.digest.render import RenderedMessage, one_line
+from service.subscribers.addresses import InvalidEmail, envelope_address
 
 SMTP_POLICY = policy.SMTP.clone(max_line_length=998)
 
@@ -87,8 +88,12 @@ def outgoing(
     category: str = "digest",
     message_id: str | None = None,
 ) -> OutgoingMessage:
-    """Combine a rendered message with its envelope."""
+    """Combine a rendered message with its envelope; ``BadAddress`` when ``to`` cannot be carried (ASCII only)."""
     _, from_addr = sender_address(from_)
+    try:
+        to = envelope_address(to)
+    except InvalidEmail as exc:
+        raise BadAddress(str(exc)) from exc
     return OutgoingMessage(
         to=to,
         from_=from_,

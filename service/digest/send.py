@@ -29,7 +29,7 @@ from service.digest.backends import (
 )
 from service.digest.build import current_model_version_id, load_papers, rank_for, render_loaded
 from service.digest.message import OutgoingMessage, outgoing
-from service.digest.plan import SENDING, SENT, SKIPPED, plan_deliveries
+from service.digest.plan import SENDING, SENT, SKIPPED, SUBMITTING, plan_deliveries
 from service.digest.render import templates
 from service.models import Delivery, Subscriber
 from service.runtime import Runtime
@@ -358,9 +358,9 @@ def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult, backen
                     outgoing(rendered, to=subscriber.email, from_=rt.settings.MAIL_FROM, delivery_id=delivery.id)
                 )
             except Exception as exc:  # noqa: BLE001 - record and go on with the other deliveries
-                log.exception("rendering delivery %s failed", delivery.id)
+                log.warning("delivery %s cannot be built: %s: %s", delivery.id, exc.__class__.__name__, exc)
                 if claims.mark_failed(
-                    session, c, f"render failed: {exc.__class__.__name__}: {exc}", from_status=SENDING
+                    session, c, f"could not build the message: {exc.__class__.__name__}: {exc}", from_status=SENDING
                 ):
                     result.failed += 1
                 continue
@@ -408,14 +408,15 @@ def batches(ids: Sequence[int], size: int = BATCH_SIZE) -> list[list[int]]:
 
 def send_due_digests(
     rt: Runtime, digest_date: dt.date, *, respect_hour: bool = False, now: dt.datetime | None = None
-) -> dict[str, int]:
-    """Send every digest due on ``digest_date``; returns this run's counts {planned, sent, skipped, failed}.
+) -> dict[str, object]:
+    """Send every digest due on ``digest_date``; returns this run's counts and the reasons of what did not go.
 
-    Running it again for the same date sends nothing new. Deliveries refused for now (429/5xx after the
-    backend's own retries) go back to ``planned`` and count as failed in this run; the next run retries them.
-    With ``CELERY_BROKER_URL`` set the batches go to the workers (queue ``send``) and this waits for them, up to
-    ``DIGEST_FANOUT_TIMEOUT_S``, then counts from the rows (a redelivered batch's answer misses what its killed
-    first run sent).
+    ``{planned, sent, skipped, failed, elsewhere, errors}``: ``failed`` counts deliveries that failed for good or
+    were refused for now (429/5xx, a full disk: back to ``planned``, the next run retries them); ``elsewhere`` those
+    another sender (a second ``paperboy send``, a worker) holds right now, which are in progress, not failed;
+    ``errors`` the reason of each delivery that did not go (at most ``MAX_ERRORS``, newest reasons first by id).
+    Running it again for the same date sends nothing new. With ``CELERY_BROKER_URL`` set the batches go to the
+    workers (queue ``send``) and this waits for them, up to ``DIGEST_FANOUT_TIMEOUT_S``, then counts from the rows.
     """
     if rt.settings.CELERY_BROKER_URL:
         fan_out = FanOut(rt)  # batches go out as planning commits them: the workers start within a second
@@ -423,41 +424,47 @@ def send_due_digests(
             rt, digest_date, respect_hour=respect_hour, now=now, on_planned=fan_out.dispatch
         )
         fan_out.dispatch(left)
-        outcomes = fan_out.wait()
+        fan_out.wait()
+        ids = fan_out.ids
     else:
         planned, skipped, failed, ids = prepare_date(rt, digest_date, respect_hour=respect_hour, now=now)
-        chunks = batches(ids, rt.settings.DIGEST_BATCH_SIZE)
         backend = get_backend(rt.settings)
         try:
-            outcomes = [_send_here(rt, chunk, backend, now) for chunk in chunks]
+            for chunk in batches(ids, rt.settings.DIGEST_BATCH_SIZE):
+                _send_here(rt, chunk, backend, now)
         finally:
             backend.close()
-    totals = {"planned": planned, "sent": 0, "skipped": skipped, "failed": failed}
-    for outcome in outcomes:
-        totals["sent"] += int(outcome["sent"])
-        totals["skipped"] += int(outcome["skipped"])
-        totals["failed"] += int(outcome["failed"]) + len(outcome.get("retry") or []) + len(outcome.get("held") or [])
+    counted = _counts_from_rows(rt, ids)  # the rows are the truth, whoever sent them
+    totals: dict[str, object] = {
+        "planned": planned,
+        "sent": counted["sent"],
+        "skipped": skipped + counted["skipped"],
+        "failed": failed + counted["failed"],
+        "elsewhere": counted["elsewhere"],
+        "errors": counted["errors"],
+    }
     log.info(
-        "digests sent", extra={"pb_event": "digests_sent", "pb_date": digest_date.isoformat(), **_prefixed(totals)}
+        "digests sent",
+        extra={"pb_event": "digests_sent", "pb_date": digest_date.isoformat(), **_prefixed(totals)},
     )
     return totals
 
 
-def _prefixed(counts: dict[str, int]) -> dict[str, int]:
-    return {f"pb_{k}": v for k, v in counts.items()}
+def _prefixed(counts: dict[str, object]) -> dict[str, object]:
+    return {f"pb_{k}": v for k, v in counts.items() if k != "errors"}
 
 
-def _send_here(rt: Runtime, chunk: list[int], backend: Backend, now: dt.datetime | None, attempts: int = 4) -> dict:
+def _send_here(rt: Runtime, chunk: list[int], backend: Backend, now: dt.datetime | None, attempts: int = 4) -> None:
     """One batch in this process; a dropped database connection is retried (the pool reconnects)."""
     progress: Progress | None = None
     for attempt in range(1, attempts + 1):
         try:
-            return send_batch(rt, chunk, backend=backend, now=now, progress=progress).as_dict()
+            send_batch(rt, chunk, backend=backend, now=now, progress=progress)
+            return
         except BatchInterrupted as exc:
             progress = exc.progress
             log.warning("batch of %d: %s (attempt %d of %d)", len(chunk), exc, attempt, attempts)
             time.sleep(min(30.0, 0.5 * 2**attempt))
-    return _counts_from_rows(rt, chunk)
 
 
 class FanOut:
@@ -476,41 +483,45 @@ class FanOut:
             self.results.append(send_batch_task.apply_async((chunk,)))
             self.ids.extend(chunk)
 
-    def wait(self) -> list[dict]:
-        """The counts of everything dispatched, read from the rows once every batch has answered."""
+    def wait(self) -> None:
+        """Until every dispatched batch has answered (their retries included), or the fan-out timeout."""
         from celery.exceptions import TimeoutError as CeleryTimeout
         from celery.result import ResultSet
 
         if not self.results:
-            return []
+            return
         job = ResultSet(self.results)
         try:
             job.get(timeout=self.rt.settings.DIGEST_FANOUT_TIMEOUT_S, propagate=False, disable_sync_subtasks=False)
         except CeleryTimeout:
             log.warning("timed out waiting for the send workers; unfinished batches are counted from the database")
-        reported = {"sent": 0, "skipped": 0, "failed": 0}
         for result in job.results:
-            value = result.result if result.ready() else None
-            if result.successful() and isinstance(value, dict):
-                for key in reported:
-                    reported[key] += int(value.get(key, 0))
-            elif result.ready():
-                log.error("send batch %s failed: %r", result.id, value)
+            if result.ready() and not result.successful():
+                log.error("send batch %s failed: %r", result.id, result.result)
             result.forget()
-        # The rows are the truth: a batch cut short by a killed worker sent part of it before its redelivery ran.
-        counted = _counts_from_rows(self.rt, self.ids)
-        if any(counted[k] != reported[k] for k in reported):
-            log.info("send counts from the rows %s differ from the workers' answers %s", counted, reported)
-        return [counted]
 
 
-def _counts_from_rows(rt: Runtime, chunk: list[int]) -> dict:
-    """Counts read from the rows: sent and skipped as recorded, everything else not sent (yet)."""
-    statuses: list[str] = []
+MAX_ERRORS = 50  # reasons listed in a run's report; the counts cover every delivery
+
+
+def _counts_from_rows(rt: Runtime, ids: Sequence[int]) -> dict:
+    """This run's deliveries as their rows say: sent, skipped, failed (for good, or refused for now and back to
+    ``planned`` with the reason), in progress elsewhere (claimed by another sender), and the reasons."""
+    counts: dict = {"sent": 0, "skipped": 0, "failed": 0, "elsewhere": 0, "errors": []}
     with rt.db.session() as session:
-        for start in range(0, len(chunk), 5000):
-            part = chunk[start : start + 5000]
-            statuses.extend(session.scalars(select(Delivery.status).where(Delivery.id.in_(part))))
-    sent = statuses.count(SENT)
-    skipped = statuses.count(SKIPPED)
-    return {"sent": sent, "skipped": skipped, "failed": len(chunk) - sent - skipped, "retry": [], "held": []}
+        for start in range(0, len(ids), 5000):
+            part = list(ids[start : start + 5000])
+            rows = session.execute(
+                select(Delivery.id, Delivery.status, Delivery.error).where(Delivery.id.in_(part)).order_by(Delivery.id)
+            )
+            for delivery_id, status, error in rows:
+                if status in (SENT, SKIPPED):
+                    counts[status] += 1
+                elif status in (SENDING, SUBMITTING) and not error:
+                    counts["elsewhere"] += 1
+                else:
+                    counts["failed"] += 1
+                    if len(counts["errors"]) < MAX_ERRORS:
+                        reason = error or "not sent yet: the run ended before this delivery's turn"
+                        counts["errors"].append({"delivery_id": delivery_id, "status": status, "error": reason})
+    return counts

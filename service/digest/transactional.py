@@ -30,7 +30,10 @@ log = logging.getLogger(__name__)
 
 SENT, SUPPRESSED, QUEUED = "sent", "suppressed", "queued"
 TASK = "workers.tasks.mail.send_transactional"  # the name the worker registers it under
-PUBLISH_TIMEOUT_S = 2.0  # how long a request may wait for the broker before sending the email itself
+# How long a request may wait on the broker, per socket operation, before sending the email itself. Publishing
+# is not retried and connecting is tried once, so a broker that refuses connections costs ~2 s (redis-py's one
+# reconnect) and one that accepts and never answers ~1 s: a request answers within ~3 s either way.
+PUBLISH_TIMEOUT_S = 1.0
 
 
 def _mail(rt: Runtime, subscriber_id: int, message: str, links: Callable[[Subscriber], dict[str, object]]) -> str:
@@ -43,7 +46,7 @@ def _mail(rt: Runtime, subscriber_id: int, message: str, links: Callable[[Subscr
             log.info("not mailing subscriber %s: address is suppressed", subscriber_id)
             return SUPPRESSED
         email = subscriber.email
-        context = dict(links(subscriber), email=email, postal_address=rt.settings.POSTAL_ADDRESS)
+        context = dict(links(subscriber), email=subscriber.display_email, postal_address=rt.settings.POSTAL_ADDRESS)
     rendered = templates().render(message, context)
     backend = get_backend(rt.settings)
     try:
@@ -96,13 +99,7 @@ def queue_transactional(rt: Runtime, kind: str, subscriber_id: int) -> str:
     if rt.settings.runs_tasks_in_process:
         return send_transactional(rt, kind, subscriber_id)
     try:
-        _producer(rt.settings).send_task(
-            TASK,
-            args=[kind, subscriber_id],
-            queue="default",
-            retry=True,
-            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
-        )
+        _producer(rt.settings).send_task(TASK, args=[kind, subscriber_id], queue="default", retry=False)
     except Exception as exc:  # noqa: BLE001 - any broker trouble: the request sends the email itself
         log.warning("broker did not take the %s email for subscriber %s (%s); sending it now", kind, subscriber_id, exc)
         return send_transactional(rt, kind, subscriber_id)
@@ -113,8 +110,8 @@ _producers: dict[tuple[str, str], Any] = {}
 
 
 def _producer(settings: Settings):  # noqa: ANN202 - a celery.Celery, imported late
-    """The workers' Celery app (same queues, same key prefix), with short broker timeouts: a web request must not
-    hang on the broker. One per broker and prefix, made on first use."""
+    """The workers' Celery app (same queues, same key prefix), with short broker timeouts and no retries: a web
+    request must not hang on the broker. One per broker and prefix, made on first use."""
     key = (settings.CELERY_BROKER_URL, settings.CELERY_KEY_PREFIX)
     app = _producers.get(key)
     if app is None:
@@ -125,7 +122,11 @@ def _producer(settings: Settings):  # noqa: ANN202 - a celery.Celery, imported l
             **app.conf.broker_transport_options,
             "socket_connect_timeout": PUBLISH_TIMEOUT_S,
             "socket_timeout": PUBLISH_TIMEOUT_S,
+            "retry_on_timeout": False,
         }
         app.conf.broker_connection_timeout = PUBLISH_TIMEOUT_S
+        app.conf.broker_connection_retry = False
+        app.conf.broker_connection_max_retries = 0
+        app.conf.result_backend = None  # the request never waits for a result
         app = _producers.setdefault(key, app)
     return app

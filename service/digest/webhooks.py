@@ -12,16 +12,14 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import datetime as dt
 import json
 import logging
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,15 +45,13 @@ class WebhookRejected(ValueError):
 
 
 def load_public_key(key_b64: str) -> ec.EllipticCurvePublicKey:
-    """The verification key from the SendGrid console (base64 DER; a PEM block is accepted too)."""
+    """The verification key from the SendGrid console (base64 DER, as the console shows it; a PEM block too)."""
     if not key_b64:
         raise WebhookRejected("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: refusing unverifiable events", 503)
+    body = "".join(line for line in key_b64.splitlines() if "PUBLIC KEY" not in line)
     try:
-        if "BEGIN PUBLIC KEY" in key_b64:
-            key = serialization.load_pem_public_key(key_b64.encode())
-        else:
-            key = serialization.load_der_public_key(base64.b64decode("".join(key_b64.split())))
-    except (ValueError, binascii.Error) as exc:
+        key = EventWebhook().convert_public_key_to_ecdsa("".join(body.split()))
+    except (ValueError, TypeError) as exc:
         raise WebhookRejected(f"SENDGRID_WEBHOOK_PUBLIC_KEY is not a valid base64 DER public key: {exc}", 503) from exc
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         raise WebhookRejected("SENDGRID_WEBHOOK_PUBLIC_KEY must be an ECDSA P-256 key", 503)
@@ -65,7 +61,11 @@ def load_public_key(key_b64: str) -> ec.EllipticCurvePublicKey:
 def verify_signature(
     key_b64: str, signature_b64: str | None, timestamp: str | None, raw_body: bytes, *, now: float | None = None
 ) -> None:
-    """Raise ``WebhookRejected`` unless ``raw_body`` was signed by SendGrid at a recent ``timestamp``."""
+    """Raise ``WebhookRejected`` unless ``raw_body`` was signed by SendGrid at a recent ``timestamp``.
+
+    The signature itself is checked by the ``sendgrid`` package's Event Webhook helper (ECDSA P-256 / SHA-256 over
+    timestamp + body); this adds what it leaves to the caller: missing headers, replays, a body that is not text.
+    """
     key = load_public_key(key_b64)
     if not signature_b64 or not timestamp:
         raise WebhookRejected("unsigned event post (signature or timestamp header missing)", 401)
@@ -77,22 +77,45 @@ def verify_signature(
     if abs(now - sent_at) > MAX_SKEW_S:
         raise WebhookRejected("stale event post (timestamp too old or in the future)", 401)
     try:
-        signature = base64.b64decode(signature_b64, validate=True)
-        key.verify(signature, timestamp.encode() + raw_body, ec.ECDSA(hashes.SHA256()))
-    except (InvalidSignature, binascii.Error, ValueError) as exc:
+        valid = EventWebhook().verify_signature(raw_body.decode("utf-8"), signature_b64, timestamp, key)
+    except (UnicodeDecodeError, binascii.Error, ValueError) as exc:
         raise WebhookRejected("event signature does not match", 401) from exc
+    if not valid:
+        raise WebhookRejected("event signature does not match", 401)
 
 
 def parse_events(raw_body: bytes) -> list[dict[str, Any]]:
+    """The events of a verified post; ``WebhookRejected`` (400/413) for a body that is not a list of events,
+    including one nested too deeply to read (a signed body is still input we did not write)."""
     try:
         events = json.loads(raw_body)
+    except RecursionError as exc:
+        raise WebhookRejected("event body is nested too deeply", 400) from exc
     except ValueError as exc:
         raise WebhookRejected(f"event body is not JSON: {exc}", 400) from exc
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise WebhookRejected("event body must be a JSON array of objects", 400)
     if len(events) > MAX_EVENTS:
         raise WebhookRejected(f"too many events in one post ({len(events)} > {MAX_EVENTS})", 413)
+    if any(_depth(event) > MAX_DEPTH for event in events):
+        raise WebhookRejected(f"an event is nested deeper than {MAX_DEPTH} levels", 400)
     return events
+
+
+MAX_DEPTH = 8  # SendGrid's events are flat objects with a few lists of strings
+
+
+def _depth(value: Any, limit: int = MAX_DEPTH + 1) -> int:
+    """How deeply ``value`` nests (stops counting past ``limit``), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > limit:
+            return depth
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _first_time(session: Session, event: dict[str, Any], delivery_id: int | None) -> bool:

@@ -41,8 +41,12 @@ def subscribe(session: Session, email: str, topics: Iterable[str] = ()) -> tuple
 
 
 def confirm(session: Session, subscriber: Subscriber) -> bool:
-    """Confirm the subscription (double opt-in). Returns False when there was nothing to do."""
-    if subscriber.status == CONFIRMED:
+    """Confirm the subscription (double opt-in). Returns False when there was nothing to do.
+
+    Acts only on an unconfirmed subscription: a confirmation link used after an unsubscribe (an old email, a link
+    scanner following it late) must not subscribe the reader again; subscribing again sends a fresh link.
+    """
+    if subscriber.status != UNCONFIRMED:
         return False
     subscriber.status = CONFIRMED
     subscriber.confirmed_at = utcnow()

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from service.runtime import Runtime
 from service.subscribers.addresses import validate_address
 from service.subscribers.lifecycle import UNCONFIRMED, find_by_email, subscribe
 from service.subscribers.suppression import is_suppressed
 
+
+class MailUnavailable(RuntimeError):
+    """The email could be neither queued nor sent right now (broker and provider both unavailable): the visitor is
+    told to try again, never that an email is on its way."""
+
+
 SENT_CONFIRMATION = "confirmation-sent"
 SENT_PREFERENCES = "preferences-sent"
 SUPPRESSED = "suppressed"
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 UNKNOWN = "unknown-address"
 
 
@@ -61,8 +68,11 @@ def _mail(rt: Runtime, subscriber_id: int, *, confirmation: bool) -> str:
     """Queue the confirmation or the preferences-link email (sent here when there is no broker to take it)."""
     from service.digest.transactional import queue_transactional
 
-    if confirmation:
-        queue_transactional(rt, "confirmation", subscriber_id)
-        return SENT_CONFIRMATION
-    queue_transactional(rt, "preferences", subscriber_id)
-    return SENT_PREFERENCES
+    kind, outcome = ("confirmation", SENT_CONFIRMATION) if confirmation else ("preferences", SENT_PREFERENCES)
+    try:
+        queue_transactional(rt, kind, subscriber_id)
+    except TRANSIENT_DB_ERRORS:
+        raise  # the database: the web app answers 503 for every such error
+    except Exception as exc:
+        raise MailUnavailable(f"the {kind} email could not be queued or sent: {exc.__class__.__name__}: {exc}") from exc
+    return outcome

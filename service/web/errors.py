@@ -6,6 +6,8 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -19,7 +21,14 @@ MESSAGES: dict[int, tuple[str, str]] = {
     413: ("Too much", "That request was too large."),
     429: ("Slow down", "Too many requests in a short time. Please wait a little and try again."),
     500: ("Something broke", "An error on our side. It has been logged; please try again in a moment."),
+    503: (
+        "Please try again in a few minutes",
+        "We cannot reach part of our service right now. Nothing was changed: please try again in a few minutes.",
+    ),
 }
+# The database could not be reached (down, restarting, out of connections): nothing was stored or changed.
+UNAVAILABLE = (OperationalError, InterfaceError, SQLAlchemyTimeoutError)
+RETRY_AFTER_S = 60
 
 
 MACHINE_PREFIXES = ("/webhooks/", "/healthz", "/metrics")
@@ -33,7 +42,20 @@ def render_error(code: int, message: str | None = None):
     return render_template("web/error.html", code=code, title=title, message=message or default), code
 
 
+def unavailable(message: str | None = None):  # noqa: ANN201 - a Flask response
+    """A 503 page saying what did not happen and to try again, with ``Retry-After``."""
+    body, code = render_error(503, message)
+    return body, code, {"Retry-After": str(RETRY_AFTER_S)}
+
+
 def install(app: Flask) -> None:
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(SQLAlchemyTimeoutError)
+    def _database_unavailable(exc: Exception):
+        log.error("database unavailable on %s %s: %s", request.method, request.path, exc.__class__.__name__)
+        return unavailable()
+
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):
         return render_error(400, "This form has expired or was not sent from our page. Reload the page and try again.")

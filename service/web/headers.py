@@ -16,7 +16,12 @@ DIGEST_CSP = (
 )
 
 
+HSTS = "max-age=31536000; includeSubDomains"  # a year: browsers then never try plain http for this host
+
+
 def install(app: Flask) -> None:
+    https = app.config["PAPERBOY"].BASE_URL.lower().startswith("https://")
+
     @app.after_request
     def _security_headers(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
@@ -25,6 +30,8 @@ def install(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if https:  # only when the public URL is https: over plain http the header would be ignored, or lock out
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         if request.endpoint not in ("public.static", "public.index", "public.trending", "health.healthz"):
             response.headers.setdefault("Cache-Control", "no-store")
         return response

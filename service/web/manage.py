@@ -21,9 +21,10 @@ from service.subscribers.preferences import (
     time_zones,
     update_preferences,
 )
-from service.subscribers.requests import request_preferences_link
+from service.subscribers.requests import MailUnavailable, request_preferences_link
 from service.web.access import subscriber_link, subscriber_or_abort
-from service.web.limits import per_address, per_ip
+from service.web.errors import unavailable
+from service.web.limits import mail_to_address, per_ip
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def preferences_request_page():
 
 @bp.post("/preferences")
 @per_ip("preferences-link")
-@per_address("preferences-link")
+@mail_to_address
 def preferences_request():
     """Email the preferences link; the answer is the same whether or not the address is subscribed."""
     email = request.form.get("email", "")
@@ -48,8 +49,9 @@ def preferences_request():
     except InvalidEmail as exc:
         errors = {"email": f"That email address is not valid: {exc}"}
         return render_template("web/preferences_request.html", errors=errors, form={"email": email}), 400
-    except Exception:  # noqa: BLE001 - mail trouble must not reveal anything; it is logged
-        log.exception("preferences link request failed")
+    except MailUnavailable as exc:
+        log.error("preferences link request: %s", exc)
+        return unavailable("We could not send the email with your link just now. Please try again in a few minutes.")
     return render_template("web/check_inbox.html", reason="preferences")
 
 

@@ -8,11 +8,12 @@ from flask import Blueprint, render_template, request
 
 from service import get_db, get_runtime
 from service.subscribers.addresses import InvalidEmail
-from service.subscribers.lifecycle import confirm
+from service.subscribers.lifecycle import UNSUBSCRIBED, confirm
 from service.subscribers.preferences import parse_list
-from service.subscribers.requests import request_subscription
+from service.subscribers.requests import MailUnavailable, request_subscription
 from service.web.access import subscriber_link, subscriber_or_abort
-from service.web.limits import per_address, per_ip
+from service.web.errors import unavailable
+from service.web.limits import mail_to_address, per_ip
 from service.web.trending import trending_papers
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def trending():
 
 @bp.post("/subscribe")
 @per_ip("subscribe")
-@per_address("subscribe")
+@mail_to_address
 def subscribe():
     """Start a double opt-in; the answer is the same whether or not the address was already subscribed."""
     form = {"email": request.form.get("email", ""), "topics": request.form.get("topics", "")}
@@ -58,8 +59,9 @@ def subscribe():
             log.info("subscribe request: %s", outcome)
         except InvalidEmail as exc:
             errors["email"] = f"That email address is not valid: {exc}"
-        except Exception:  # noqa: BLE001 - mail trouble must not reveal anything; it is logged
-            log.exception("subscribe request failed")
+        except MailUnavailable as exc:
+            log.error("subscribe request: %s", exc)
+            return unavailable("We could not send your confirmation email just now. Please try again in a few minutes.")
     if errors:
         return _landing(400, errors=errors, form=form)
     return render_template("web/check_inbox.html", reason="subscribe")
@@ -78,5 +80,12 @@ def confirm_post(token: str):
     with get_db().session() as session:
         subscriber = subscriber_or_abort(session, "confirm", token)
         confirm(session, subscriber)
+        if subscriber.status == UNSUBSCRIBED:
+            message = (
+                "You unsubscribed after this link was sent, so it no longer subscribes you. "
+                "To receive Paperboy again, subscribe from the home page: we will send a fresh link."
+            )
+            page = render_template("web/error.html", code=409, title="You are unsubscribed", message=message)
+            return page, 409
         preferences_url = subscriber_link("manage.preferences", "preferences", subscriber)
     return render_template("web/confirmed.html", preferences_url=preferences_url)

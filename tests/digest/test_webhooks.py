@@ -166,3 +166,11 @@ def test_processed_event_settles_a_delivery_whose_send_outcome_was_unknown(runti
     with runtime.db.session() as session:
         row = session.get(Delivery, delivery_id)
         assert (row.status, row.provider_message_id) == ("sent", "abc.filter")
+
+
+@pytest.mark.parametrize("depth", [50, 100_000])
+def test_a_validly_signed_but_deeply_nested_body_is_refused_with_400(hook, depth):
+    nested = "[" * depth + "]" * depth
+    body = f'[{{"sg_event_id": "deep", "event": "open", "x": {nested}}}]'.encode()
+    answer = hook(None, body=body)
+    assert answer.status_code == 400 and "nested" in answer.get_json()["error"]

@@ -39,11 +39,15 @@ class OutcomeUnknownError(SendError):
 def send_guarded(send: Callable[[OutgoingMessage], SendResult], message: OutgoingMessage) -> SendResult | SendError:
     """One message of ``send_many``: its ``SendResult``, or the ``SendError`` it raised as the answer.
 
-    Every backend's ``send_many`` uses this, so one refused message never stops the rest of its group."""
+    Every backend's ``send_many`` uses this, so one refused message never stops the rest of its group. Any other
+    error (a bug, a message the backend cannot encode) is that message's answer too: the backend did not accept
+    it, and it is recorded as failed with the error rather than left in flight."""
     try:
         return send(message)
     except SendError as exc:
         return exc
+    except Exception as exc:  # noqa: BLE001 - one message's failure, whatever it is, stays that message's
+        return PermanentSendError(f"the message could not be sent: {exc.__class__.__name__}: {exc}")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ file and reports it as already accepted instead of writing it again.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import os
 import secrets
@@ -36,7 +38,11 @@ class OutboxBackend:
         return self.directory / f"{message.category}-{stamp}-{secrets.token_hex(4)}.eml"
 
     def prepare(self, message: OutgoingMessage) -> OutgoingMessage:
-        return message
+        """``message`` with its file's bytes built: a message that cannot be built fails here, before it is
+        marked as submitted, never half-way through a group."""
+        if message.payload is not None:
+            return message
+        return dataclasses.replace(message, payload=message.to_mime().as_bytes())
 
     def send(self, message: OutgoingMessage) -> SendResult:
         try:
@@ -45,18 +51,18 @@ class OutboxBackend:
             raise TransientSendError(f"outbox write failed: {exc}") from exc
 
     def _write(self, message: OutgoingMessage) -> SendResult:
+        data = message.payload if message.payload is not None else message.to_mime().as_bytes()
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.path_for(message)
-        data = message.to_mime().as_bytes()
         tmp = self.directory / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, target)  # atomic and never overwrites: the first writer wins
-        except FileExistsError:
-            pass  # this delivery was already written: accepted once, not twice
+        try:  # a full or read-only disk leaves no temporary file behind
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            # atomic and never overwrites: the first writer wins; a delivery already written was accepted once
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
         return SendResult(provider_message_id=target.name)
