@@ -50,6 +50,7 @@ class BatchResult:
     failed: int = 0
     retry: list[int] = field(default_factory=list)  # known not accepted (429/5xx): may be tried again
     held: list[int] = field(default_factory=list)  # claimed by another worker that may be dead: try after the lease
+    errors: dict[int, str] = field(default_factory=dict)  # delivery id → why it failed or was put back
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -58,6 +59,7 @@ class BatchResult:
             "failed": self.failed,
             "retry": list(self.retry),
             "held": list(self.held),
+            "errors": {str(k): v for k, v in self.errors.items()},
         }
 
 
@@ -161,6 +163,7 @@ def send_batch(
         result.sent += sender.counted.sent
         result.failed += sender.counted.failed
         result.retry.extend(sender.counted.retry)
+        result.errors.update(sender.counted.errors)
         for delivery_id in sender.settled:
             state.owned.pop(delivery_id, None)
         state.outcomes = dict(sender.unrecorded)
@@ -240,16 +243,18 @@ class _GroupSender:
         return done
 
     def _count(self, answered: list[tuple[Prepared, str, str | None]], done: set[int]) -> None:
-        for p, kind, _detail in answered:
+        for p, kind, detail in answered:
             self.settled.add(p.claim.delivery_id)
             if p.claim.delivery_id not in done:
                 continue
             if kind == "sent":
                 self.counted.sent += 1
-            elif kind == "failed":
+                continue
+            if kind == "failed":
                 self.counted.failed += 1
             else:
                 self.counted.retry.append(p.claim.delivery_id)
+            self.counted.errors[p.claim.delivery_id] = str(detail)
 
     def _stop(self, exc: BaseException, answered: list[tuple[Prepared, str, str | None]]) -> None:
         self.error = exc
@@ -295,11 +300,14 @@ def _record_outcomes(rt: Runtime, state: Progress, result: BatchResult, now: dt.
             c = claims.Claim(delivery_id, state.owned.get(delivery_id, -1))
             if kind == "retry" and claims.release(session, c, str(detail)):
                 counted.retry.append(delivery_id)
+                counted.errors[delivery_id] = str(detail)
             elif kind == "failed" and claims.mark_failed(session, c, str(detail)):
                 counted.failed += 1
+                counted.errors[delivery_id] = str(detail)
     result.sent += counted.sent
     result.failed += counted.failed
     result.retry.extend(counted.retry)
+    result.errors.update(counted.errors)
     state.outcomes = {}
     for delivery_id in outcomes:
         state.owned.pop(delivery_id, None)
@@ -359,10 +367,10 @@ def _prepare(rt: Runtime, taken: list[claims.Claim], result: BatchResult, backen
                 )
             except Exception as exc:  # noqa: BLE001 - record and go on with the other deliveries
                 log.warning("delivery %s cannot be built: %s: %s", delivery.id, exc.__class__.__name__, exc)
-                if claims.mark_failed(
-                    session, c, f"could not build the message: {exc.__class__.__name__}: {exc}", from_status=SENDING
-                ):
+                reason = f"could not build the message: {exc.__class__.__name__}: {exc}"
+                if claims.mark_failed(session, c, reason, from_status=SENDING):
                     result.failed += 1
+                    result.errors[delivery.id] = reason
                 continue
             prepared.append(Prepared(c, message, delivery.subscriber_id, list(delivery.picks)))
         session.expunge_all()
@@ -425,16 +433,16 @@ def send_due_digests(
         )
         fan_out.dispatch(left)
         fan_out.wait()
-        ids = fan_out.ids
+        # the rows are the truth: a batch cut short by a killed worker sent part of it before its redelivery ran
+        counted = _counts_from_rows(rt, fan_out.ids)
     else:
         planned, skipped, failed, ids = prepare_date(rt, digest_date, respect_hour=respect_hour, now=now)
         backend = get_backend(rt.settings)
         try:
-            for chunk in batches(ids, rt.settings.DIGEST_BATCH_SIZE):
-                _send_here(rt, chunk, backend, now)
+            results = [_send_here(rt, chunk, backend, now) for chunk in batches(ids, rt.settings.DIGEST_BATCH_SIZE)]
         finally:
             backend.close()
-    counted = _counts_from_rows(rt, ids)  # the rows are the truth, whoever sent them
+        counted = _counts_of(results)
     totals: dict[str, object] = {
         "planned": planned,
         "sent": counted["sent"],
@@ -454,17 +462,41 @@ def _prefixed(counts: dict[str, object]) -> dict[str, object]:
     return {f"pb_{k}": v for k, v in counts.items() if k != "errors"}
 
 
-def _send_here(rt: Runtime, chunk: list[int], backend: Backend, now: dt.datetime | None, attempts: int = 4) -> None:
-    """One batch in this process; a dropped database connection is retried (the pool reconnects)."""
+def _send_here(
+    rt: Runtime, chunk: list[int], backend: Backend, now: dt.datetime | None, attempts: int = 4
+) -> BatchResult | dict:
+    """One batch in this process; a dropped database connection is retried (the pool reconnects). What it did,
+    or, when the database never came back, what the rows say."""
     progress: Progress | None = None
     for attempt in range(1, attempts + 1):
         try:
-            send_batch(rt, chunk, backend=backend, now=now, progress=progress)
-            return
+            return send_batch(rt, chunk, backend=backend, now=now, progress=progress)
         except BatchInterrupted as exc:
             progress = exc.progress
             log.warning("batch of %d: %s (attempt %d of %d)", len(chunk), exc, attempt, attempts)
             time.sleep(min(30.0, 0.5 * 2**attempt))
+    return _counts_from_rows(rt, chunk)
+
+
+def _counts_of(results: Sequence[BatchResult | dict]) -> dict:
+    """This process's own counts: what its batches claimed and did (a concurrent sender's work is not ours);
+    deliveries another sender held are ``elsewhere``; refused-for-now ones count as failed in this run."""
+    counts: dict = {"sent": 0, "skipped": 0, "failed": 0, "elsewhere": 0, "errors": []}
+    for result in results:
+        if isinstance(result, dict):  # counted from the rows
+            for key in ("sent", "skipped", "failed", "elsewhere"):
+                counts[key] += result[key]
+            counts["errors"].extend(result["errors"])
+            continue
+        counts["sent"] += result.sent
+        counts["skipped"] += result.skipped
+        counts["failed"] += result.failed + len(result.retry)
+        counts["elsewhere"] += len(result.held)
+        for delivery_id, error in sorted(result.errors.items()):
+            status = "planned" if delivery_id in result.retry else "failed"
+            counts["errors"].append({"delivery_id": delivery_id, "status": status, "error": error})
+    counts["errors"] = counts["errors"][:MAX_ERRORS]
+    return counts
 
 
 class FanOut:

@@ -51,6 +51,7 @@ def test_two_senders_racing_on_one_date_send_each_digest_once(pg_runtime, sink):
             rt.close()
     assert sum(r["planned"] for r in reports) == N  # the unique row kept planning to one per subscriber
     assert sum(r["sent"] for r in reports) == N
+    assert [r["failed"] for r in reports] == [0, 0]  # what the other sender holds is in progress, not failed
     per_recipient = Counter(r["to"] for r in sink.received)
     assert len(per_recipient) == N and set(per_recipient.values()) == {1}
     with pg_runtime.db.session() as session:
@@ -74,3 +75,40 @@ def test_redelivered_batches_racing_on_the_same_ids_send_once(pg_runtime, tmp_pa
     files = sorted(pg_runtime.settings.OUTBOX_DIR.glob("delivery-*.eml"))
     assert len(files) == N
     assert not list(pg_runtime.settings.OUTBOX_DIR.glob(".*.tmp"))
+
+
+def test_two_paperboy_send_processes_at_once_both_succeed(pg_runtime, pg_database_url, tmp_path):
+    """As operators run it: two ``paperboy send`` for one date at the same moment deliver each digest once, and
+    neither reports the other's deliveries as failed (exit 0 for both)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    readers = 300
+    with pg_runtime.db.session() as session:
+        add_papers(session, 8)
+        for i in range(readers):
+            add_subscriber(session, f"reader{i}@example.com")
+    outbox = tmp_path / "outbox"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY", "EMAIL_", "SENDGRID"))}
+    env.update(
+        DATABASE_URL=pg_database_url,
+        PAPERBOY_INSTANCE_DIR=str(tmp_path / "instance"),
+        SECRET_KEY="two-senders-secret-key-0123456789",
+        OUTBOX_DIR=str(outbox),
+        DIGEST_BATCH_SIZE="25",
+        OPENBLAS_NUM_THREADS="1",
+    )
+    command = [sys.executable, "-m", "service", "send", "--json", "--date", DAY.isoformat()]
+    procs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err[-2000:]
+    reports = [json.loads(out) for out, _ in outputs]
+    assert sum(r["sent"] for r in reports) == readers and all(r["failed"] == 0 for r in reports)
+    assert len(list(outbox.glob("delivery-*.eml"))) == readers
+    with pg_runtime.db.session() as session:
+        assert set(session.scalars(select(Delivery.status))) == {"sent"}

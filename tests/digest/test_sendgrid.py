@@ -10,7 +10,7 @@ from service.digest.backends import PermanentSendError, SendResult, TransientSen
 from service.digest.backends.sendgrid import SendGridBackend
 from service.digest.message import OutgoingMessage
 from service.models import Delivery
-from tests.digest.conftest import DAY, add_papers, add_subscriber, sendgrid_runtime
+from tests.digest.conftest import DAY, add_papers, add_subscriber, send_counts, sendgrid_runtime
 
 
 def _message(i: int = 1) -> OutgoingMessage:
@@ -94,7 +94,7 @@ def test_send_due_digests_through_sendgrid_records_failures_and_retries_later(ru
     sink.fail_recipient("reader2@example.com", 503)  # SendGrid having a bad moment
     sink.fail_next(429, times=2)  # rate limited at first, then accepted
     report = send_due_digests(rt, DAY)
-    assert report == {"planned": 4, "sent": 2, "skipped": 0, "failed": 2}
+    assert send_counts(report) == {"planned": 4, "sent": 2, "skipped": 0, "failed": 2}
     with rt.db.session() as session:
         rows = {d.subscriber_id: d for d in session.scalars(select(Delivery))}
     statuses = sorted((d.status, bool(d.error)) for d in rows.values())
@@ -102,7 +102,7 @@ def test_send_due_digests_through_sendgrid_records_failures_and_retries_later(ru
     assert all(d.provider_message_id for d in rows.values() if d.status == "sent")
     sink.state.per_recipient.clear()  # SendGrid recovers: the next run sends only the one left planned
     again = send_due_digests(rt, DAY)
-    assert again == {"planned": 0, "sent": 1, "skipped": 0, "failed": 0}
+    assert send_counts(again) == {"planned": 0, "sent": 1, "skipped": 0, "failed": 0}
     assert sorted(r["to"] for r in sink.received) == [f"reader{i}@example.com" for i in (0, 2, 3)]
     rt.close()
 

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service.models import Delivery, Interaction
+from tests.digest.conftest import send_counts
 from tests.workers.support import (
     Worker,
     add_papers,
@@ -51,7 +52,7 @@ def test_a_daily_run_through_the_broker_mails_every_due_subscriber_once(
 
     report = _finish(paperboy_send(env))
 
-    assert report == {"planned": 40, "sent": 40, "skipped": 0, "failed": 0}
+    assert send_counts(report) == {"planned": 40, "sent": 40, "skipped": 0, "failed": 0}
     assert recipients(sink) == Counter({email: 1 for email in emails})
     assert _statuses(pg_runtime) == Counter({"sent": 40})
     for worker in workers:  # the batches were spread over both workers
@@ -62,7 +63,7 @@ def test_a_daily_run_through_the_broker_mails_every_due_subscriber_once(
     assert shown >= 40 and sent_rows == shown  # what each email showed, recorded once
 
     again = _finish(paperboy_send(env))  # the same date again: nothing new
-    assert again == {"planned": 0, "sent": 0, "skipped": 0, "failed": 0}
+    assert send_counts(again) == {"planned": 0, "sent": 0, "skipped": 0, "failed": 0}
     assert len(sink.received) == 40
 
 

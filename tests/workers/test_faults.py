@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from service.links import Links
 from service.models import Delivery, Interaction, Subscriber, utcnow
+from tests.digest.conftest import send_counts
 from tests.workers.support import (
     BIN,
     DAY,
@@ -66,7 +67,7 @@ def test_a_dropped_database_connection_makes_send_tasks_retry_not_fail(
         proxy.cut()
 
     report = json.loads(out or "{}")
-    assert report == {"planned": 40, "sent": 40, "skipped": 0, "failed": 0}, err[-3000:]
+    assert send_counts(report) == {"planned": 40, "sent": 40, "skipped": 0, "failed": 0}, err[-3000:]
     assert recipients(sink) == Counter({email: 1 for email in emails})
     with pg_runtime.db.session() as session:
         statuses = dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
