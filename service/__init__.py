@@ -40,7 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for key, value in (config or {}).items():
         if key not in Settings.__dataclass_fields__:
             app.config[key] = value  # Flask's own keys (TESTING, WTF_CSRF_ENABLED, ...)
-    app.extensions["paperboy"] = Runtime.from_settings(settings)
+    app.extensions["paperboy"] = Runtime.from_settings(settings, impatient=True)
     if settings.TRUSTED_PROXIES > 0:  # the client address and scheme as the proxies in front saw them
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -52,11 +52,11 @@ class Settings:
     TRUSTED_PROXIES: int = 0
     LOG_LEVEL: str = "INFO"
     # Celery on Redis: unacknowledged tasks come back after this long; must exceed any retry countdown.
-    CELERY_VISIBILITY_TIMEOUT_S: int = 7200
+    CELERY_VISIBILITY_TIMEOUT_S: int = 3600
     CELERY_KEY_PREFIX: str = ""  # prefix of every broker key (several deployments or test runs on one Redis)
     TASK_RETRY_BASE_S: float = 30.0  # first retry delay of a task after a transient error (then doubled)
     DIGEST_BATCH_SIZE: int = 500  # deliveries per send task
-    DIGEST_CLAIM_LEASE_S: int = 600  # a claim older than this belongs to a dead worker (longer than any batch)
+    DIGEST_CLAIM_LEASE_S: int = 60  # a claim not renewed for this long belongs to a dead worker (renewed every third)
     DIGEST_FANOUT_TIMEOUT_S: int = 6 * 3600  # how long ``paperboy send`` waits for the workers
     # Training learns "shown, not clicked" only from the last this many days of sends (clicks, more, less: always)
     TRAINING_IMPRESSION_DAYS: int = 30

@@ -13,9 +13,12 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import ColumnElement, Engine, any_, create_engine, event, literal
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The database errors a later attempt can get past (a lost or refused connection): the one list every retry uses.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 
 
 def on_postgresql(session: Session) -> bool:

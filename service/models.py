@@ -7,6 +7,8 @@ they differ.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -26,8 +28,39 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from service.subscribers.addresses import display_address
-from service.subscribers.tokens import new_link_key
+
+class DeliveryStatus(StrEnum):
+    """Where one digest stands; the transitions are ``service.digest.states`` (compare-and-set, batched)."""
+
+    PLANNED = "planned"  # due, waiting to be claimed by a sender
+    SENDING = "sending"  # claimed (a lease): being ranked and rendered; nothing has left yet
+    SUBMITTING = "submitting"  # its request is going to the provider: the provider may have it
+    SENT = "sent"  # accepted by the provider
+    SKIPPED = "skipped"  # nothing to send after all (nothing new, unsubscribed, suppressed): never retried
+    FAILED = "failed"  # refused for good, or the outcome is unknown: never sent again automatically
+
+
+IN_FLIGHT = (DeliveryStatus.SENDING, DeliveryStatus.SUBMITTING)
+
+
+class InteractionKind(StrEnum):
+    """What a reader did with a paper (``sent``: what a digest showed them, the history before impressions were
+    read from ``deliveries.picks``)."""
+
+    SENT = "sent"
+    CLICK = "click"
+    MORE = "more"  # "more like this"
+    LESS = "less"  # "less like this"
+    OPEN = "open"
+
+
+class SubscriptionStatus(StrEnum):
+    """The subscription lifecycle (``service.subscribers.lifecycle``)."""
+
+    UNCONFIRMED = "unconfirmed"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+
 
 # Interactions that show interest in a paper (trending counts them): the predicate of a partial index, written
 # as literal SQL so that queries can repeat it word for word and the database can use that index.
@@ -37,6 +70,14 @@ ENGAGED_ROWS = "kind IN ('click', 'more')"
 REACTION_ROWS = "kind IN ('click', 'more', 'less')"
 # Clicks alone, by time: ``/metrics`` counts the last day's on every scrape without reading the ``sent`` rows.
 CLICK_ROWS = "kind = 'click'"
+
+
+LINK_KEY_BYTES = 9  # 72 random bits: 12 base64url characters in every emailed link
+
+
+def new_link_key() -> str:
+    """A reader's link key: random, URL-safe, made once per subscriber and never reissued (``subscribers.tokens``)."""
+    return secrets.token_urlsafe(LINK_KEY_BYTES)
 
 
 def utcnow() -> dt.datetime:
@@ -153,11 +194,6 @@ class Subscriber(Base):
     is_simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     # hidden topic preferences of a simulated reader (``paperboy simulate``); null for real people
     simulation_profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-
-    @property
-    def display_email(self) -> str:
-        """The address as its owner writes it (an internationalised domain in Unicode, not ``xn--``)."""
-        return display_address(self.email)
 
 
 class Interaction(Base):

@@ -24,8 +24,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from service.db import on_postgresql
-from service.digest.plan import DELIVERY_STATUSES, SENT
-from service.models import CLICK_ROWS, Delivery, Interaction, ModelVersion, utcnow
+from service.models import CLICK_ROWS, Delivery, DeliveryStatus, Interaction, ModelVersion, utcnow
 from service.redact import RedactingFilter
 from service.runtime import Runtime
 
@@ -101,7 +100,7 @@ class DatabaseCollector:
         today = now.date()
         since = now - dt.timedelta(days=1)
         with self.rt.db.session() as session:
-            by_status = dict.fromkeys(DELIVERY_STATUSES, 0)
+            by_status = dict.fromkeys(map(str, DeliveryStatus), 0)
             first, last = (today + dt.timedelta(days=d) for d in DATES_IN_PROGRESS)
             by_status.update(
                 session.execute(
@@ -143,7 +142,7 @@ def send_latency_quantiles(session: Session, since: dt.datetime, oldest_date: dt
     the smallest wait that at least ``q`` of them do not exceed."""
     sent = (
         Delivery.digest_date >= oldest_date,
-        Delivery.status == SENT,
+        Delivery.status == DeliveryStatus.SENT,
         Delivery.sent_at >= since,
     )
     if on_postgresql(session):

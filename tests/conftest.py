@@ -167,3 +167,15 @@ def redis_url() -> str:
     except Exception as exc:  # noqa: BLE001
         pytest.fail(f"Redis not reachable at {REDIS_URL} ({exc.__class__.__name__}: {exc})")
     return REDIS_URL
+
+
+# --- the mail provider --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sink():
+    """A local HTTP server speaking SendGrid's v3 API (``tools/sendgrid_sink.py``), for the whole test."""
+    from tools.sendgrid_sink import SendGridSink
+
+    with SendGridSink(api_key="SG.test-key") as s:
+        yield s

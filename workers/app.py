@@ -1,14 +1,9 @@
-"""The Celery app, configured from the same environment as everything else.
+"""The Celery app of the workers: ``service.queue.make_celery`` with the task modules and the beat schedule.
 
-Without ``CELERY_BROKER_URL`` tasks run eagerly in the calling process: the embedded default, so the CLI works
-on a machine with no Redis. With a broker the delivery guarantees come from ``acks_late`` + idempotent tasks:
-
-* ``task_acks_late`` + ``task_reject_on_worker_lost``: a task is acknowledged only when it finished, so a killed
-  worker's task goes back to the queue (at once when only the pool child died; after the visibility timeout when
-  the whole worker died);
-* ``worker_prefetch_multiplier=1``: a worker holds no more tasks than it runs, so a second worker takes the rest;
-* the Redis visibility timeout (``CELERY_VISIBILITY_TIMEOUT_S``) is at least twice the longest countdown any task
-  uses (``MAX_COUNTDOWN_S``), or Redis would hand a task that is merely waiting to a second worker.
+Without ``CELERY_BROKER_URL`` tasks run eagerly in the calling process (the embedded default). Retries are Celery's
+own (``autoretry_for`` with exponential backoff and jitter) on one list of transient errors (``RETRYABLE``): a lost
+database connection or a provider refusing for now; a countdown never exceeds half the visibility timeout
+(``service.queue.max_countdown_s``), or Redis would hand a waiting task to a second worker.
 """
 
 from __future__ import annotations
@@ -16,104 +11,62 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import random
 import time
 from functools import lru_cache
 
-from celery import Celery, signals
+from celery import signals
 from celery.schedules import crontab
-from kombu import Queue
 
 from service.config import Settings
+from service.db import TRANSIENT_DB_ERRORS
+from service.mail.backends import TransientSendError
 from service.observability import TaskMetrics, configure_logging
+from service.queue import REAP_DELIVERIES, TASK_MODULES, make_celery, max_countdown_s
 from service.runtime import Runtime
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = [
-    "workers.tasks.ingest",
-    "workers.tasks.train",
-    "workers.tasks.send",
-    "workers.tasks.mail",
-    "workers.tasks.webhooks",
-]
-QUEUES = ("default", "ingest", "train", "send")
-
-
-def max_countdown_s(settings: Settings) -> int:
-    """The longest countdown/ETA a task may use: half the visibility timeout, and never more than an hour."""
-    return max(1, min(3600, settings.CELERY_VISIBILITY_TIMEOUT_S // 2))
+# What a later attempt can get past: the database (a lost connection, a restart) or the provider refusing for now.
+RETRYABLE = (*TRANSIENT_DB_ERRORS, TransientSendError)
+REAP_EVERY_S = 30  # how often the beat looks for deliveries a dead worker left (see service/digest/recovery.py)
 
 
 @lru_cache(maxsize=1)
 def get_runtime() -> Runtime:
-    """One runtime (engine, settings) per worker process."""
+    """One runtime (engine, settings, dispatcher) per worker process."""
     return Runtime.from_env()
-
-
-def make_celery(settings: Settings | None = None) -> Celery:
-    settings = settings or Settings.from_env()
-    broker = settings.CELERY_BROKER_URL
-    transport: dict[str, object] = {"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT_S}
-    if settings.CELERY_KEY_PREFIX:
-        transport["global_keyprefix"] = settings.CELERY_KEY_PREFIX
-    app = Celery("paperboy", include=TASK_MODULES)
-    app.conf.update(
-        broker_url=broker or "memory://",
-        result_backend=settings.CELERY_RESULT_BACKEND or None,
-        task_always_eager=not broker,
-        task_eager_propagates=True,
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
-        result_accept_content=["json"],
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        broker_transport_options=transport,
-        result_backend_transport_options=dict(transport),
-        result_expires=24 * 3600,
-        result_extended=False,
-        timezone="UTC",
-        enable_utc=True,
-        broker_connection_retry_on_startup=True,
-        broker_connection_max_retries=None,  # a Redis restart: keep reconnecting, never exit
-        # a task still running when the broker connection drops finishes; its redelivery finds the work done
-        worker_cancel_long_running_tasks_on_connection_loss=False,
-        worker_send_task_events=True,  # Flower and `celery events` see task latency
-        task_send_sent_event=True,
-        task_default_queue="default",
-        task_queues=[Queue(name, routing_key=name) for name in QUEUES],
-        task_routes={
-            "workers.tasks.ingest.*": {"queue": "ingest"},
-            "workers.tasks.train.*": {"queue": "train"},
-            "workers.tasks.send.*": {"queue": "send"},
-            "workers.tasks.mail.*": {"queue": "default"},
-            "workers.tasks.webhooks.*": {"queue": "default"},
-        },
-        beat_schedule={
-            "poll-inbox": {"task": "workers.tasks.ingest.poll_inbox", "schedule": 15 * 60},
-            "fetch-daily-papers": {"task": "workers.tasks.ingest.fetch_today", "schedule": crontab(minute=5)},
-            "nightly-training": {"task": "workers.tasks.train.train_model", "schedule": crontab(hour=2, minute=30)},
-            "plan-due-digests": {"task": "workers.tasks.send.plan_due_digests", "schedule": crontab(minute=0)},
-        },
-    )
-    return app
 
 
 SETTINGS = Settings.from_env()
 # The longest countdown any task here uses (retries back off up to it); see ``max_countdown_s``.
 MAX_COUNTDOWN_S = max_countdown_s(SETTINGS)
+# Celery's retry options for every task that retries transient errors: first after TASK_RETRY_BASE_S, doubled per
+# retry, capped at MAX_COUNTDOWN_S, with full jitter against thundering herds.
+RETRY_OPTIONS = {
+    "autoretry_for": RETRYABLE,
+    "retry_backoff": max(1, int(SETTINGS.TASK_RETRY_BASE_S)),
+    "retry_backoff_max": MAX_COUNTDOWN_S,
+    "retry_jitter": True,
+}
+
+celery_app = make_celery(SETTINGS, include=TASK_MODULES)
+celery_app.conf.beat_schedule = {
+    "poll-inbox": {"task": "workers.tasks.ingest.poll_inbox", "schedule": 15 * 60},
+    "fetch-daily-papers": {"task": "workers.tasks.ingest.fetch_today", "schedule": crontab(minute=5)},
+    "nightly-training": {"task": "workers.tasks.train.train_model", "schedule": crontab(hour=2, minute=30)},
+    "plan-due-digests": {"task": "workers.tasks.send.plan_due_digests", "schedule": crontab(minute=0)},
+    "reap-deliveries": {"task": REAP_DELIVERIES, "schedule": REAP_EVERY_S},
+}
 
 
 def backoff_s(base: float, retries: int) -> float:
-    """``base``, doubled per retry, capped below the visibility timeout, with jitter against thundering herds."""
-    return min(float(MAX_COUNTDOWN_S), base * 2**retries) * random.uniform(0.8, 1.2)
+    """A countdown for a retry Celery cannot make itself (one that carries new arguments): ``base``, doubled per
+    retry, capped at MAX_COUNTDOWN_S, with the same full jitter as ``RETRY_OPTIONS``."""
+    import random
 
-
-celery_app = make_celery(SETTINGS)
+    return random.uniform(0, min(float(MAX_COUNTDOWN_S), base * 2**retries))  # noqa: S311 - jitter, not secrets
 
 
 @signals.worker_init.connect
@@ -122,7 +75,7 @@ def _preload(**_kwargs: object) -> None:
     process, before the pool forks: every pool child then starts with them loaded instead of spending seconds of
     CPU on the imports in its first send batch, while the other children are sending."""
     import service.recommend  # noqa: F401 - imported for its side effect: loaded once, shared by the forks
-    from service.digest.render import templates
+    from service.mail.render import templates
 
     loaded = templates()
     for name in ("body.html", "_pick.html"):

@@ -1,11 +1,8 @@
-"""The daily email: planning deliveries, building and rendering each digest, and the mail backends.
+"""The daily email: planning deliveries, choosing and rendering each digest, and the delivery state machine.
 
-Public entry points: ``send_due_digests`` (the CLI and the beat), ``render_delivery`` (the web view),
-``send_confirmation_email`` and ``send_preferences_email`` (the web forms).
+Public entry points: ``send_due_digests`` (the CLI), ``render_delivery`` (the web view). Mail itself (addresses,
+messages, backends, suppression) is ``service.mail``: the digest is one client of it.
 """
-
-from service.digest.render import RenderedMessage
-from service.digest.transactional import send_confirmation_email, send_preferences_email
 
 
 def send_due_digests(*args, **kwargs):  # noqa: ANN002, ANN003 - thin lazy re-export, see send.py
@@ -20,10 +17,4 @@ def render_delivery(*args, **kwargs):  # noqa: ANN002, ANN003 - thin lazy re-exp
     return _render_delivery(*args, **kwargs)
 
 
-__all__ = [
-    "RenderedMessage",
-    "render_delivery",
-    "send_confirmation_email",
-    "send_due_digests",
-    "send_preferences_email",
-]
+__all__ = ["render_delivery", "send_due_digests"]

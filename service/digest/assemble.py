@@ -32,7 +32,7 @@ from typing import Any
 from jinja2 import Template
 from markupsafe import Markup, escape
 
-from service.digest.render import (
+from service.mail.render import (
     EmailTemplates,
     RenderedMessage,
     clean_text,

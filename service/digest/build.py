@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from service.digest.assemble import DigestAssembler
 from service.digest.candidates import candidates_for
-from service.digest.render import RenderedMessage, clean_text, templates
+from service.mail.addresses import display_address
+from service.mail.render import RenderedMessage, clean_text, templates
 from service.models import Delivery, ModelVersion, Paper, Subscriber
 from service.paper_urls import code_url, safe_url
 from service.runtime import Runtime
@@ -163,7 +164,7 @@ def digest_context(
         (trending if pick.get("section") == TRENDING else picks).append(view)
     first = (picks or trending or [{}])[0]
     return {
-        "email": subscriber.display_email,
+        "email": display_address(subscriber.email),
         "digest_date": delivery.digest_date.isoformat(),
         "date_label": date_label(delivery.digest_date),
         "picks": picks,

@@ -19,11 +19,10 @@ from sqlalchemy.orm import Session
 from service.db import on_postgresql
 from service.digest.candidates import NewPaperCheck
 from service.digest.schedule import is_due
+from service.digest.states import PLANNED, SKIPPED
 from service.models import Delivery, Subscriber, Suppression, utcnow
 
 PLAN_CHUNK = 10_000  # subscribers planned per step (one INSERT; one hand-over to the workers when streaming)
-PLANNED, SENDING, SUBMITTING, SENT, SKIPPED, FAILED = "planned", "sending", "submitting", "sent", "skipped", "failed"
-DELIVERY_STATUSES = (PLANNED, SENDING, SUBMITTING, SENT, SKIPPED, FAILED)
 # What deciding whether a subscriber is due needs (``schedule.is_due`` reads them as attributes of the row), and
 # the address for suppressions.
 _SCHEDULE_COLUMNS = (
@@ -166,9 +165,7 @@ def _plan_chunk(
     for subscriber in subscribers:
         if subscriber.id in existing:
             continue
-        verdict = is_due(
-            subscriber, digest_date, now=now, respect_hour=respect_hour, suppressed=subscriber.email in suppressed
-        )
+        verdict = is_due(subscriber, digest_date, now=now, respect_hour=respect_hour, suppressed=suppressed)
         if verdict:
             due.append(subscriber)
         elif verdict.reason == "address suppressed":

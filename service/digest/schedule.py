@@ -9,9 +9,11 @@ the unique (subscriber, date) delivery row keeps it to one email.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from service.digest.states import why_not_mailable
 from service.models import Subscriber
 
 DAILY, WEEKDAYS, WEEKLY = "daily", "weekdays", "weekly"
@@ -59,13 +61,13 @@ def is_due(
     *,
     now: dt.datetime | None = None,
     respect_hour: bool = False,
-    suppressed: bool = False,
+    suppressed: Collection[str] = frozenset(),
 ) -> Due:
-    """Whether ``subscriber`` should get the digest of ``digest_date`` (at ``now`` when ``respect_hour``)."""
-    if subscriber.status != "confirmed":
-        return Due(False, f"subscription {subscriber.status}")
-    if suppressed:
-        return Due(False, "address suppressed")
+    """Whether ``subscriber`` should get the digest of ``digest_date`` (at ``now`` when ``respect_hour``);
+    ``suppressed``: the suppressed addresses (``states.why_not_mailable``, the one eligibility rule)."""
+    reason = why_not_mailable(subscriber.status, subscriber.email, suppressed)
+    if reason is not None:
+        return Due(False, reason)
     if subscriber.paused_until is not None and digest_date < subscriber.paused_until:
         return Due(False, f"paused until {subscriber.paused_until.isoformat()}")
     rule = day_matches(subscriber, digest_date)

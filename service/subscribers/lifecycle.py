@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.mail.addresses import normalise_email
 from service.models import Subscriber, utcnow
-from service.subscribers.addresses import normalise_email
 
 UNCONFIRMED, CONFIRMED, UNSUBSCRIBED = "unconfirmed", "confirmed", "unsubscribed"
 

@@ -2,7 +2,7 @@
 
 Both answer the visitor the same way whatever the address's state, so the web page never reveals who is
 subscribed; what actually happened is returned for logs and tests only. The email itself goes to the workers'
-queue when there is one (``service.digest.transactional.queue_transactional``). The email sent never contains
+queue when there is one (``service.subscribers.emails.queue_or_send``). The email sent never contains
 anything the visitor typed: it goes to the stored address and carries only our own signed links.
 """
 
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
+from service.db import TRANSIENT_DB_ERRORS
+from service.mail.addresses import validate_address
+from service.mail.suppression import is_suppressed
 from service.runtime import Runtime
-from service.subscribers.addresses import validate_address
+from service.subscribers.emails import queue_or_send
 from service.subscribers.lifecycle import UNCONFIRMED, find_by_email, subscribe
-from service.subscribers.suppression import is_suppressed
 
 
 class MailUnavailable(RuntimeError):
@@ -26,7 +28,6 @@ class MailUnavailable(RuntimeError):
 SENT_CONFIRMATION = "confirmation-sent"
 SENT_PREFERENCES = "preferences-sent"
 SUPPRESSED = "suppressed"
-TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 UNKNOWN = "unknown-address"
 
 
@@ -66,11 +67,9 @@ def request_preferences_link(rt: Runtime, email: str) -> str:
 
 def _mail(rt: Runtime, subscriber_id: int, *, confirmation: bool) -> str:
     """Queue the confirmation or the preferences-link email (sent here when there is no broker to take it)."""
-    from service.digest.transactional import queue_transactional
-
     kind, outcome = ("confirmation", SENT_CONFIRMATION) if confirmation else ("preferences", SENT_PREFERENCES)
     try:
-        queue_transactional(rt, kind, subscriber_id)
+        queue_or_send(rt, kind, subscriber_id)
     except TRANSIENT_DB_ERRORS:
         raise  # the database: the web app answers 503 for every such error
     except Exception as exc:

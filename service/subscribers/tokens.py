@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import json
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,15 +45,9 @@ MAX_AGE: dict[str, int | None] = {
 
 TAG_BYTES = 18  # 144-bit tag
 TAG_CHARS = 24  # its base64url length
-LINK_KEY_BYTES = 9  # 72 random bits per reader: 12 base64url characters in every link
 _LINK_KEY = re.compile(r"^[A-Za-z0-9_-]{8,43}$")
 FEEDBACK_KINDS = ("more", "less")
 CLOCK_SLACK = dt.timedelta(seconds=1)  # the issue time is in whole seconds; row times have microseconds
-
-
-def new_link_key() -> str:
-    """A reader's link key: random, URL-safe, made once per subscriber and never reissued."""
-    return secrets.token_urlsafe(LINK_KEY_BYTES)
 
 
 class BadToken(ValueError):

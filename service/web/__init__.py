@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from service.mail.addresses import display_address
+
 
 def register_web(app: Flask) -> None:
     """Attach every blueprint, the security headers and the error pages."""
@@ -25,3 +27,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(privacy_bp)
     headers.install(app)
     errors.install(app)
+    app.jinja_env.filters["display_address"] = display_address  # an IDN domain shown as its owner writes it

@@ -20,7 +20,7 @@ from flask import request
 
 from service.config import Settings
 from service.extensions import limiter
-from service.subscribers.addresses import MAX_LENGTH, normalise_email
+from service.mail.addresses import MAX_LENGTH, normalise_email
 
 log = logging.getLogger(__name__)
 

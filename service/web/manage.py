@@ -8,7 +8,7 @@ from flask import Blueprint, render_template, request
 
 from service import get_db, get_runtime
 from service.extensions import csrf
-from service.subscribers.addresses import InvalidEmail
+from service.mail.addresses import InvalidEmail
 from service.subscribers.lifecycle import resubscribe, unsubscribe
 from service.subscribers.preferences import (
     FORMATS,

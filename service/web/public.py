@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, render_template, request
 
 from service import get_db, get_runtime
-from service.subscribers.addresses import InvalidEmail
+from service.mail.addresses import InvalidEmail
 from service.subscribers.lifecycle import UNSUBSCRIBED, confirm
 from service.subscribers.preferences import parse_list
 from service.subscribers.requests import MailUnavailable, request_subscription

@@ -11,15 +11,15 @@ import logging
 from flask import Blueprint, jsonify, request
 
 from service import get_runtime
-from service.digest.webhooks import (
+from service.digest.events import apply_provider_events
+from service.extensions import csrf
+from service.mail.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     WebhookRejected,
     parse_events,
-    process_events,
     verify_signature,
 )
-from service.extensions import csrf
 
 log = logging.getLogger(__name__)
 
@@ -43,5 +43,5 @@ def sendgrid_events():
         log.warning("rejected SendGrid event post: %s", exc)
         return jsonify(error=str(exc)), exc.status
     with rt.db.session() as session:
-        counts = process_events(session, events)
+        counts = apply_provider_events(session, events)
     return jsonify(received=len(events), **counts), 200

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-
-import pytest
 
 from service.models import Paper, Subscriber, utcnow
 from service.runtime import Runtime
@@ -60,12 +57,6 @@ def add_subscriber(session, email: str, **prefs) -> int:
 def send_counts(report: dict) -> dict:
     """The counts of a send report (``send_due_digests``), without the reasons listed beside them."""
     return {k: report[k] for k in ("planned", "sent", "skipped", "failed")}
-
-
-@pytest.fixture
-def sink() -> Iterator[SendGridSink]:
-    with SendGridSink(api_key="SG.test-key") as s:
-        yield s
 
 
 def sendgrid_runtime(base: Runtime, sink: SendGridSink) -> Runtime:

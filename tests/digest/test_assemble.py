@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from service.digest.assemble import DigestAssembler, Form, json_chars, slot
 from service.digest.build import digest_context, load_papers, render_loaded
-from service.digest.render import _CONTROL, EmailTemplates, clean_text, tidy_text
+from service.mail.render import _CONTROL, EmailTemplates, clean_text, tidy_text
 from service.models import Delivery, Subscriber
 from tests.digest.conftest import DAY, add_papers, add_subscriber
 
@@ -118,7 +118,7 @@ def test_a_template_that_computes_with_a_readers_value_falls_back_to_whole_rende
     """Placeholders cannot stand in for a value the template does arithmetic on: the digest is still right."""
     import shutil
 
-    from service.digest.render import TEMPLATE_DIR
+    from service.mail.render import TEMPLATE_DIR
 
     shutil.copytree(TEMPLATE_DIR, tmp_path / "email")
     body = tmp_path / "email" / "daily-digest" / "body.txt"

@@ -56,7 +56,7 @@ def test_an_unbuildable_address_fails_alone_and_the_rest_are_delivered(any_runti
 
 
 def test_a_full_disk_puts_the_delivery_back_and_leaves_no_temporary_file(runtime, monkeypatch):
-    from service.digest.backends import outbox
+    from service.mail.backends import outbox
 
     _readers(runtime)
     real_fsync = os.fsync

@@ -8,14 +8,13 @@ import email.policy
 
 from sqlalchemy import select
 
-from service.digest import claim as claims
-from service.digest import send_due_digests
-from service.digest.backends.outbox import OutboxBackend
+from service.digest import send_due_digests, states
+from service.digest.batch import send_batch
 from service.digest.plan import plan_deliveries
-from service.digest.send import send_batch
+from service.mail.backends.outbox import OutboxBackend
+from service.mail.suppression import suppress
 from service.models import Delivery, Interaction, Subscriber
 from service.subscribers.lifecycle import unsubscribe
-from service.subscribers.suppression import suppress
 from tests.digest.conftest import DAY, add_papers, add_subscriber, send_counts
 
 
@@ -115,14 +114,15 @@ def test_a_dead_workers_claim_is_taken_over_only_after_the_lease(runtime):
     _setup(runtime, n_subscribers=1)
     with runtime.db.session() as session:
         (delivery_id,) = plan_deliveries(session, DAY).planned
-        c = claims.claim(session, delivery_id)  # the worker that claimed it then died
-    assert c is not None
-    assert send_due_digests(runtime, DAY)["sent"] == 0  # within the lease: left alone
-    later = dt.datetime.now(dt.UTC) + claims.LEASE + dt.timedelta(minutes=1)
+        [c], held = states.claim(session, [delivery_id])  # the worker that claimed it then died
+    assert held == []
+    report = send_due_digests(runtime, DAY)
+    assert (report["sent"], report["failed"]) == (0, 0)  # within the lease: left alone, not counted as failed
+    later = dt.datetime.now(dt.UTC) + states.LEASE + dt.timedelta(minutes=1)
     assert send_due_digests(runtime, DAY, now=later)["sent"] == 1
     with runtime.db.session() as session:
         assert session.get(Delivery, delivery_id).attempts == 2
-        assert claims.mark_failed(session, c, "late worker wakes up", from_status="sending") is False  # fenced off
+        assert states.fail(session, [(c, "late worker wakes up")], from_status="sending") == set()  # fenced off
 
 
 def test_a_submission_whose_outcome_is_unknown_is_settled_not_resent(runtime):
@@ -132,10 +132,10 @@ def test_a_submission_whose_outcome_is_unknown_is_settled_not_resent(runtime):
         a, b = plan_deliveries(session, DAY).planned
     for delivery_id in (a, b):
         with runtime.db.session() as session:
-            c = claims.claim(session, delivery_id)
-            assert claims.submit(session, c, f"<{delivery_id}@test>") is True
+            [c], _ = states.claim(session, [delivery_id])
+            assert states.mark_submitting(session, [(c, f"<{delivery_id}@test>")]) == {delivery_id}
     # The worker of ``a`` crashed after the outbox accepted the file; the worker of ``b`` before it wrote it.
-    from service.digest.message import OutgoingMessage
+    from service.mail.message import OutgoingMessage
 
     outbox.send(
         OutgoingMessage(
@@ -148,7 +148,7 @@ def test_a_submission_whose_outcome_is_unknown_is_settled_not_resent(runtime):
             delivery_id=a,
         )
     )
-    later = dt.datetime.now(dt.UTC) + claims.LEASE + dt.timedelta(minutes=1)
+    later = dt.datetime.now(dt.UTC) + states.LEASE + dt.timedelta(minutes=1)
     report = send_due_digests(runtime, DAY, now=later)
     assert report["sent"] == 1  # only b, re-sent because we know it was never accepted
     with runtime.db.session() as session:

@@ -8,8 +8,8 @@ from collections import Counter
 from sqlalchemy import select
 
 from service.digest import send_due_digests
+from service.digest.batch import send_batch
 from service.digest.plan import plan_deliveries
-from service.digest.send import send_batch
 from service.models import Delivery
 from service.runtime import Runtime
 from tests.digest.conftest import DAY, add_papers, add_subscriber, sendgrid_runtime

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from service.digest import claim as claims
-from service.digest.backends import SendResult
-from service.digest.backends.outbox import OutboxBackend
+from service.digest import states, states_pg
+from service.digest.batch import send_batch
 from service.digest.plan import plan_deliveries
-from service.digest.send import send_batch
+from service.mail.backends import SendResult
+from service.mail.backends.outbox import OutboxBackend
 from service.models import Delivery, Interaction
 from tests.digest.conftest import DAY, add_papers, add_subscriber
 
@@ -26,16 +26,14 @@ def test_group_marks_and_records_only_rows_still_under_their_claim(any_runtime):
     rt = any_runtime
     ids = _planned(rt, 4)
     with rt.db.session() as session:
-        taken, _ = claims.claim_many(session, ids)
-    stale = claims.Claim(taken[1].delivery_id, taken[1].attempt - 1)  # a claim another worker has since renewed
+        taken, _ = states.claim(session, ids)
+    stale = states.Claim(taken[1].delivery_id, taken[1].attempt - 1)  # a claim another worker has since renewed
     with rt.db.session() as session:
-        marked = claims.mark_submitting_many(
-            session, [(c, f"<m{c.delivery_id}@t>") for c in (taken[0], stale, taken[2])]
-        )
+        marked = states.mark_submitting(session, [(c, f"<m{c.delivery_id}@t>") for c in (taken[0], stale, taken[2])])
     assert marked == {taken[0].delivery_id, taken[2].delivery_id}
     picks = [{"paper_id": 1, "position": 1}, {"paper_id": 2, "position": 2}]
     with rt.db.session() as session:
-        done = claims.record_sent_many(
+        done = states.record_sent(
             session,
             [
                 (taken[0], "sg-0", 1, picks),
@@ -43,7 +41,7 @@ def test_group_marks_and_records_only_rows_still_under_their_claim(any_runtime):
                 (taken[3], "sg-3", 4, picks),  # never marked submitting: not recorded as sent
             ],
         )
-    assert done == [taken[0].delivery_id, taken[2].delivery_id]
+    assert done == {taken[0].delivery_id, taken[2].delivery_id}
     with rt.db.session() as session:
         rows = {d.id: d for d in session.scalars(select(Delivery))}
         interactions = session.scalar(select(func.count()).select_from(Interaction).where(Interaction.kind == "sent"))
@@ -93,8 +91,8 @@ def test_a_batch_goes_out_in_groups_marked_just_before_each_one(any_runtime):
 def test_prepare_encodes_the_sendgrid_body_once_before_the_send(sink):
     import json
 
-    from service.digest.backends.sendgrid import SendGridBackend, v3_body
-    from service.digest.message import OutgoingMessage
+    from service.mail.backends.sendgrid import SendGridBackend, v3_body
+    from service.mail.message import OutgoingMessage
 
     backend = SendGridBackend("SG.test-key", sink.url)
     message = OutgoingMessage(
@@ -125,9 +123,11 @@ def test_array_literals_round_trip_any_text_through_postgresql(pg_runtime):
 
     values = ["<d1.ab@x.org>", 'quote " and \\ backslash', "comma, {brace}", "", "NULL", None, "ünï ✓"]
     with pg_runtime.db.session() as session:
-        back = session.scalar(text("SELECT CAST(:v AS varchar[])"), {"v": claims.pg_array(values)})
-        numbers = session.scalar(text("SELECT CAST(:v AS integer[])"), {"v": claims.pg_int_array([3, -1, 2**31 - 1])})
-        empty = session.scalar(text("SELECT CAST(:v AS integer[])"), {"v": claims.pg_int_array([])})
+        back = session.scalar(text("SELECT CAST(:v AS varchar[])"), {"v": states_pg.pg_array(values)})
+        numbers = session.scalar(
+            text("SELECT CAST(:v AS integer[])"), {"v": states_pg.pg_int_array([3, -1, 2**31 - 1])}
+        )
+        empty = session.scalar(text("SELECT CAST(:v AS integer[])"), {"v": states_pg.pg_int_array([])})
     assert back == values
     assert numbers == [3, -1, 2**31 - 1]
     assert empty == []
@@ -178,16 +178,16 @@ def test_planning_into_a_table_postgresql_thinks_small_refreshes_its_statistics(
 
 
 def test_a_claim_whose_answer_was_lost_is_taken_back_by_the_retry_while_others_stay_held(any_runtime):
-    from service.digest.send import Progress
+    from service.digest.batch import Progress
 
     rt = any_runtime
     ids = _planned(rt, 5)
     mine, theirs = ids[:3], ids[3:]
-    lost = claims.claim_stamp()
+    lost = states.claim_stamp()
     with rt.db.session() as session:  # committed, but the connection dropped before the answer came back
-        claims.claim_many(session, mine, stamp=lost)
+        states.claim(session, mine, stamp=lost)
     with rt.db.session() as session:  # a live claim of another worker
-        claims.claim_many(session, theirs)
+        states.claim(session, theirs)
 
     result = send_batch(rt, ids, progress=Progress(stamps=[lost.isoformat()]))
 
@@ -198,14 +198,14 @@ def test_a_claim_whose_answer_was_lost_is_taken_back_by_the_retry_while_others_s
 
 
 def test_a_group_whose_submitting_mark_lost_its_answer_is_sent_by_the_retry_exactly_once(any_runtime):
-    from service.digest.send import Progress
+    from service.digest.batch import Progress
 
     rt = any_runtime
     ids = _planned(rt, 3)
     with rt.db.session() as session:
-        taken, _ = claims.claim_many(session, ids)
+        taken, _ = states.claim(session, ids)
     with rt.db.session() as session:  # committed, but the answer was lost: the worker never posted this group
-        claims.mark_submitting_many(session, [(c, f"<lost{c.delivery_id}@t>") for c in taken[:2]])
+        states.mark_submitting(session, [(c, f"<lost{c.delivery_id}@t>") for c in taken[:2]])
 
     result = send_batch(rt, ids, progress=Progress(owned={c.delivery_id: c.attempt for c in taken}))
 

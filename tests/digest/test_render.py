@@ -9,8 +9,8 @@ import pytest
 
 from service.digest import render_delivery
 from service.digest.build import render_loaded
-from service.digest.message import BadAddress, outgoing, parse_single_address, sender_address
-from service.digest.render import EmailTemplates, RenderedMessage
+from service.mail.message import BadAddress, outgoing, parse_single_address, sender_address
+from service.mail.render import EmailTemplates, RenderedMessage
 from service.models import Delivery, Paper, Subscriber
 from service.subscribers.tokens import read_token
 from tests.digest.conftest import DAY, add_papers, add_subscriber
@@ -144,35 +144,3 @@ def test_addresses_that_could_inject_headers_are_refused(bad):
             sender_address(bad)
         with pytest.raises(BadAddress):
             outgoing(RenderedMessage("s", "t", None), to="a@example.com", from_=bad)
-
-
-def test_confirmation_email_carries_a_working_confirm_link_and_nothing_typed(runtime):
-    from service.digest import send_confirmation_email, send_preferences_email
-
-    with runtime.db.session() as session:
-        sid = add_subscriber(session, "new@example.com", status="unconfirmed", topics=["<img src=x> buy pills"])
-    send_confirmation_email(runtime, sid)
-    send_preferences_email(runtime, sid)
-    files = sorted(runtime.settings.OUTBOX_DIR.glob("*.eml"))
-    assert [f.name.split("-")[0] for f in files] == ["confirm", "preferences"]
-    confirm = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
-    assert confirm["To"] == "new@example.com"
-    assert confirm["Subject"] == "Confirm your Paperboy subscription"
-    body = confirm.get_body(("plain",)).get_content()
-    url = next(word for word in body.split() if word.startswith("https://paperboy.test/confirm/"))
-    assert read_token(runtime.settings.SECRET_KEY, "confirm", url.rsplit("/", 1)[-1])["s"] == sid
-    raw = files[0].read_text() + files[1].read_text()
-    assert "pills" not in raw and "img src" not in raw
-    prefs = email.message_from_bytes(files[1].read_bytes(), policy=email.policy.default)
-    assert "https://paperboy.test/preferences/" in prefs.get_body(("plain",)).get_content()
-
-
-def test_suppressed_address_gets_no_confirmation(runtime):
-    from service.digest import send_confirmation_email
-    from service.subscribers.suppression import suppress
-
-    with runtime.db.session() as session:
-        sid = add_subscriber(session, "bounced@example.com", status="unconfirmed")
-        suppress(session, "bounced@example.com", "bounce")
-    send_confirmation_email(runtime, sid)
-    assert not list(runtime.settings.OUTBOX_DIR.glob("*.eml")) if runtime.settings.OUTBOX_DIR.exists() else True

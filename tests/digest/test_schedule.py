@@ -45,7 +45,7 @@ def test_frequency_pause_and_status(prefs, day, due):
 
 
 def test_suppressed_address_is_never_due():
-    verdict = is_due(sub(), TUESDAY, suppressed=True)
+    verdict = is_due(sub(), TUESDAY, suppressed={"r@example.com"})
     assert not verdict and verdict.reason == "address suppressed"
 
 

@@ -6,9 +6,9 @@ import json
 
 from sqlalchemy import func, select
 
+from service.mail.suppression import suppress
 from service.models import Delivery, Interaction, Subscriber, Suppression, WebhookEvent
 from service.subscribers.privacy import delete_data, export_data
-from service.subscribers.suppression import suppress
 from service.subscribers.tracking import record_click, record_feedback
 from tests.web.support import add_delivery, add_paper, add_subscriber
 

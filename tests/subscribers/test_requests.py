@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from service.mail.addresses import InvalidEmail
+from service.mail.suppression import suppress
 from service.models import Subscriber
-from service.subscribers.addresses import InvalidEmail
 from service.subscribers.lifecycle import CONFIRMED, UNSUBSCRIBED, find_by_email, resubscribe, unsubscribe
 from service.subscribers.requests import (
     SENT_CONFIRMATION,
@@ -15,7 +16,6 @@ from service.subscribers.requests import (
     request_preferences_link,
     request_subscription,
 )
-from service.subscribers.suppression import suppress
 from tests.web.support import add_subscriber, links_in, outbox_messages
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from service.mail.suppression import suppress
 from service.models import Subscriber
 from service.subscribers.lifecycle import find_by_email
-from service.subscribers.suppression import suppress
 from service.subscribers.tokens import make_token
 from tests.web.support import add_paper, add_subscriber, csrf_from, links_in, outbox_messages
 

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.digest.transactional import QUEUED, SENT, queue_transactional
 from service.runtime import Runtime
+from service.subscribers.emails import QUEUED, SENT
+from service.subscribers.emails import queue_or_send as queue_transactional
 from service.subscribers.lifecycle import find_by_email
 from service.subscribers.requests import SENT_CONFIRMATION, request_subscription
 from tests.workers.support import Worker, free_port, process_env, recipients, wait_for

@@ -10,15 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
-from workers.app import celery_app, get_runtime
+from service.queue import FOLD_IN_CLICKS
+from workers.app import RETRY_OPTIONS, celery_app, get_runtime
 
 log = logging.getLogger(__name__)
 
 
-@celery_app.task(bind=True, max_retries=3)
-def train_model(self) -> dict[str, Any]:
+@celery_app.task(name="workers.tasks.train.train_model")
+def train_model() -> dict[str, Any]:
     """Nightly: fit a new model on all interactions (scheduled by beat as ``workers.tasks.train.train_model``)."""
     from service.recommend import train_model as train
 
@@ -28,12 +27,10 @@ def train_model(self) -> dict[str, Any]:
     return report
 
 
-@celery_app.task(bind=True, max_retries=3)
-def fold_in_clicks(self, subscriber_id: int) -> dict[str, Any]:
-    """Update one subscriber's vectors in the current model from their newest clicks."""
+@celery_app.task(name=FOLD_IN_CLICKS, max_retries=3, **RETRY_OPTIONS)
+def fold_in_clicks(subscriber_id: int) -> dict[str, Any]:
+    """Update one subscriber's vectors in the current model from their newest clicks and feedback (queued by the
+    web app after each learnable click or feedback, ``service.subscribers.learning``)."""
     from service.recommend import fold_in_clicks as fold_in
 
-    try:
-        return fold_in(get_runtime(), subscriber_id)
-    except (OperationalError, InterfaceError) as exc:
-        raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc
+    return fold_in(get_runtime(), int(subscriber_id))

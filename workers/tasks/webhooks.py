@@ -6,13 +6,13 @@ replaying a saved batch (e.g. exported from SendGrid's Event Webhook history) th
 
 from __future__ import annotations
 
-from service.digest.webhooks import process_events
-from workers.app import celery_app, get_runtime
+from service.digest.events import apply_provider_events
+from workers.app import RETRY_OPTIONS, celery_app, get_runtime
 
 
-@celery_app.task(name="workers.tasks.webhooks.process_sendgrid_events", acks_late=True)
+@celery_app.task(name="workers.tasks.webhooks.process_sendgrid_events", acks_late=True, max_retries=8, **RETRY_OPTIONS)
 def process_sendgrid_events(events: list[dict]) -> dict[str, int]:
     """Apply already verified events; duplicates are counted and ignored."""
     rt = get_runtime()
     with rt.db.session() as session:
-        return process_events(session, list(events))
+        return apply_provider_events(session, list(events))

@@ -3,7 +3,7 @@
 * ``subscribers.link_key``: a random key per reader, made once and never reissued, carried by every emailed link
   and checked against the row the link names. Existing readers get theirs here; links they already hold (no key)
   keep working while their row is older than the link (``service.subscribers.tokens.owns``).
-* Stored addresses take their canonical form (``service.subscribers.addresses``): NFKC, lower case, the domain in
+* Stored addresses take their canonical form (``service.mail.addresses``): NFKC, lower case, the domain in
   ASCII (``reader@bücher.example`` → ``reader@xn--bcher-kva.example``), so headers, provider payloads and
   suppression lookups agree. An address that has no such form (a non-ASCII local part) or whose canonical form
   another row already holds is left as it is: sending to it fails that one delivery with the reason.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.subscribers.addresses import (
+from service.mail.addresses import (
     InvalidEmail,
     canonical_address,
     display_address,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from service.config import Settings
-from service.digest.message import OutgoingMessage
+from service.mail.message import OutgoingMessage
 
 
 class SendError(Exception):
@@ -77,10 +77,10 @@ class Backend(Protocol):
 def get_backend(settings: Settings) -> Backend:
     """The backend ``EMAIL_BACKEND`` names."""
     if settings.EMAIL_BACKEND == "sendgrid":
-        from service.digest.backends.sendgrid import SendGridBackend
+        from service.mail.backends.sendgrid import SendGridBackend
 
         return SendGridBackend.from_settings(settings)
-    from service.digest.backends.outbox import OutboxBackend
+    from service.mail.backends.outbox import OutboxBackend
 
     return OutboxBackend(settings.OUTBOX_DIR)  # type: ignore[arg-type]
 

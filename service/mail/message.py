@@ -16,8 +16,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
 from functools import lru_cache
 
-from service.digest.render import RenderedMessage, one_line
-from service.subscribers.addresses import InvalidEmail, envelope_address
+from service.mail.addresses import InvalidEmail, envelope_address
+from service.mail.render import RenderedMessage, one_line
 
 SMTP_POLICY = policy.SMTP.clone(max_line_length=998)
 

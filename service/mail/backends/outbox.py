@@ -15,13 +15,13 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from service.digest.backends import (
+from service.mail.backends import (
     SendError,
     SendResult,
     TransientSendError,
     send_guarded,
 )
-from service.digest.message import OutgoingMessage
+from service.mail.message import OutgoingMessage
 
 
 class OutboxBackend:

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
+from service.mail.suppression import is_suppressed
 from service.models import Delivery, Subscriber, Suppression, WebhookEvent
-from service.subscribers.suppression import is_suppressed
 from tests.digest.conftest import DAY, add_subscriber
 
 

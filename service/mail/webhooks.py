@@ -5,9 +5,10 @@
   (``SENDGRID_WEBHOOK_PUBLIC_KEY``, base64 DER). Unsigned, tampered and stale posts are rejected.
 * De-duplication: SendGrid delivers events more than once; each ``sg_event_id`` is inserted into
   ``webhook_events`` with ``ON CONFLICT DO NOTHING`` and acted on only by the insert that created it.
-* Actions: bounce and spamreport suppress the address, unsubscribe and group_unsubscribe unsubscribe it,
-  dropped records the reason on the delivery, processed/delivered confirm a delivery whose send outcome we did
-  not know, open and click are recorded (the event row), deferred changes nothing.
+* Actions: bounce and spamreport suppress the address (here: suppression is mail's), and hand the rest to the
+  ``EventEffects`` the caller gives (``service.digest.events``): unsubscribe and group_unsubscribe unsubscribe the
+  address, dropped records the reason on the delivery, processed/delivered confirm a delivery whose send outcome we
+  did not know; open and click are recorded (the event row), deferred changes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import binascii
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,10 +26,9 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.digest.claim import confirm_accepted
-from service.models import Delivery, WebhookEvent
-from service.subscribers.lifecycle import unsubscribe_email
-from service.subscribers.suppression import suppress
+from service.mail.addresses import normalise_email
+from service.mail.suppression import suppress
+from service.models import WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +129,7 @@ def _first_time(session: Session, event: dict[str, Any], delivery_id: int | None
         .values(
             provider_event_id=str(event["sg_event_id"])[:255],
             event=str(event.get("event", ""))[:32],
-            email=(str(event["email"]).lower()[:320] if event.get("email") else None),
+            email=(normalise_email(str(event["email"]))[:320] if event.get("email") else None),
             delivery_id=delivery_id,
             payload=event,
         )
@@ -145,7 +147,17 @@ def _delivery_id(event: dict[str, Any]) -> int | None:
         return None
 
 
-def apply_event(session: Session, event: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class EventEffects:
+    """What provider events do beyond suppression, given by the caller (mail knows addresses, not subscriptions or
+    digests): unsubscribe an address; record that a delivery was accepted; record why it was dropped."""
+
+    unsubscribe: Callable[[Session, str], object]
+    accepted: Callable[[Session, int, str | None], object]
+    dropped: Callable[[Session, int, str], object]
+
+
+def apply_event(session: Session, event: dict[str, Any], effects: EventEffects) -> str:
     """Act on one event; returns what was done (for counts and logs)."""
     if not event.get("sg_event_id"):
         return "invalid"
@@ -161,28 +173,28 @@ def apply_event(session: Session, event: dict[str, Any]) -> str:
         return "suppressed"
     if kind == "spamreport" and email:
         suppress(session, email, "spamreport", "marked as spam by the recipient")
-        unsubscribe_email(session, email)
+        effects.unsubscribe(session, email)
         return "suppressed"
     if kind in {"unsubscribe", "group_unsubscribe"} and email:
-        unsubscribe_email(session, email)
+        effects.unsubscribe(session, email)
         return "unsubscribed"
     if kind == "dropped":
-        if delivery_id is not None and (delivery := session.get(Delivery, delivery_id)) is not None:
-            delivery.error = f"dropped by SendGrid: {event.get('reason') or 'no reason given'}"[:2000]
+        if delivery_id is not None:
+            effects.dropped(session, delivery_id, f"dropped by SendGrid: {event.get('reason') or 'no reason given'}")
         return "recorded"
     if kind in {"processed", "delivered"} and delivery_id is not None:
-        confirm_accepted(session, delivery_id, str(event.get("sg_message_id") or "")[:255] or None)
+        effects.accepted(session, delivery_id, str(event.get("sg_message_id") or "")[:255] or None)
         return "recorded"
     return "recorded"  # open, click, deferred and anything new: kept in webhook_events, no state change
 
 
-def process_events(session: Session, events: list[dict[str, Any]]) -> dict[str, int]:
+def process_events(session: Session, events: list[dict[str, Any]], effects: EventEffects) -> dict[str, int]:
     """Apply each event in its own savepoint: one bad event never stops the rest."""
     counts: dict[str, int] = {}
     for event in events:
         try:
             with session.begin_nested():
-                outcome = apply_event(session, event)
+                outcome = apply_event(session, event, effects)
         except Exception:  # noqa: BLE001 - recorded in the log; the other events still apply
             log.exception("webhook event %r could not be applied", event.get("sg_event_id"))
             outcome = "error"

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from service.digest import send_due_digests
-from service.digest.backends import PermanentSendError, SendResult, TransientSendError
-from service.digest.backends.sendgrid import SendGridBackend
-from service.digest.message import OutgoingMessage
+from service.mail.backends import PermanentSendError, SendResult, TransientSendError
+from service.mail.backends.sendgrid import SendGridBackend
+from service.mail.message import OutgoingMessage
 from service.models import Delivery
 from tests.digest.conftest import DAY, add_papers, add_subscriber, send_counts, sendgrid_runtime
 
@@ -112,7 +112,7 @@ def test_the_body_built_from_rendered_json_literals_is_json_dumps_of_the_v3_body
     import dataclasses
     import json
 
-    from service.digest.backends.sendgrid import encode_v3, v3_body
+    from service.mail.backends.sendgrid import encode_v3, v3_body
 
     text = 'plain "body"\n\twith ünïcode'
     literals = ((text, json.dumps(text)),) + (((html, json.dumps(html)),) if html else ())

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.mail.addresses import normalise_email
 from service.models import Suppression
-from service.subscribers.addresses import normalise_email
 
 
 def is_suppressed(session: Session, email: str) -> bool:
