@@ -36,8 +36,8 @@ BIN = Path(sys.executable).parent
 import redis  # noqa: E402
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
-from service.mail.backends.sendgrid import v3_body  # noqa: E402
 from service.digest.build import render_delivery  # noqa: E402
+from service.mail.backends.sendgrid import v3_body  # noqa: E402
 from service.mail.message import outgoing  # noqa: E402
 from service.models import Delivery, Paper, Subscriber, utcnow  # noqa: E402
 from service.runtime import Runtime  # noqa: E402

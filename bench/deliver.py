@@ -25,10 +25,10 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import select  # noqa: E402
 
-from service.mail.backends.sendgrid import v3_body  # noqa: E402
 from service.digest.build import load_papers, rank_for, render_loaded  # noqa: E402
-from service.mail.message import outgoing  # noqa: E402
 from service.digest.send import send_due_digests  # noqa: E402
+from service.mail.backends.sendgrid import v3_body  # noqa: E402
+from service.mail.message import outgoing  # noqa: E402
 from service.models import Delivery, Paper, Subscriber, utcnow  # noqa: E402
 from service.runtime import Runtime  # noqa: E402
 from tools.sendgrid_sink import start_sink_process  # noqa: E402
