@@ -9,7 +9,6 @@ origin is fetched again by ``--retry-failed`` and the periodic fetch.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import random
 import sys
@@ -25,12 +24,12 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from service.ingest.detect import detect_source
 from service.ingest.entries import SOURCES
 from service.ingest.errors import FetchError, ParseError
-from service.ingest.fetch import daily_papers_url, fetch_url
+from service.ingest.fetch import fetch_url
 from service.ingest.lifecycle import sighting_date
 from service.ingest.normalise import storable
 from service.ingest.parsers import PARSERS
 from service.ingest.report import IngestReport
-from service.ingest.store import content_hash, mark_failed, mark_parsed, merge_entries, store_raw_page
+from service.ingest.store import mark_failed, mark_parsed, merge_entries, store_raw_page
 from service.models import RawPage, utcnow
 from service.runtime import Runtime
 
@@ -149,7 +148,7 @@ def ingest_targets(
     _check_source(source)
     report = IngestReport()
     items = list(_expand(targets, report))
-    for kind, target in _progress(items, progress):
+    for kind, target in progress_bar(items, progress):
         if kind == "url":
             try:
                 content = fetch_url(target, rt.settings)
@@ -162,59 +161,8 @@ def ingest_targets(
             except (OSError, ValueError) as exc:
                 report.fail(target, str(exc))
                 continue
-        report.add(_one_page(partial(ingest_bytes, rt, content, target, source=source), target))
+        report.add(one_page(partial(ingest_bytes, rt, content, target, source=source), target))
     return report
-
-
-def retry_failed_pages(rt: Runtime, *, progress: bool = False, refetch: bool = True) -> IngestReport:
-    """Parse again every stored page whose parse failed (or never finished), e.g. after a parser fix.
-
-    A page that failed because its source did (``retryable``) and came from a URL is fetched again
-    (``refetch``): a new answer is ingested and the failed page marked ``superseded``; the same answer fails again.
-    """
-    with rt.db.session() as session:
-        rows = session.execute(
-            select(RawPage.id, RawPage.origin, RawPage.retryable, RawPage.source)
-            .where(RawPage.status.in_(("failed", "pending")))
-            .order_by(RawPage.id)
-        ).all()
-    report = IngestReport()
-    for page_id, origin, retryable, stored in _progress(rows, progress):
-        if refetch and retryable and origin.lower().startswith(("http://", "https://")):
-            report.add(_one_page(partial(refetch_page, rt, page_id, origin, stored), origin))
-        else:
-            report.add(_one_page(partial(parse_stored_page, rt, page_id, redetect=True), origin))
-    return report
-
-
-def refetch_page(rt: Runtime, page_id: int, origin: str, source: str | None) -> IngestReport:
-    """Fetch a page's origin again and ingest the answer; the old page is ``superseded`` once a new one parses."""
-    try:
-        content = fetch_url(origin, rt.settings)
-    except FetchError as exc:
-        report = IngestReport()
-        report.fail(origin, str(exc), transient=exc.transient)
-        return report
-    report = ingest_bytes(rt, content, origin, source=source if source in SOURCES else None)
-    with rt.db.session() as session:
-        old = session.get(RawPage, page_id)
-        new = session.scalars(select(RawPage).where(RawPage.content_hash == content_hash(content))).first()
-        if old is not None and new is not None and new.id != page_id and new.status == "parsed":
-            old.status, old.retryable = "superseded", False
-            old.error = storable(f"{old.error or ''} (fetched again as raw page {new.id})")
-    return report
-
-
-def fetch_daily_papers(rt: Runtime, day: dt.date) -> IngestReport:
-    """Fetch one day's daily papers from the API (retrying transient failures) and ingest them.
-
-    Raises FetchError when the API cannot be reached (``transient``) or refuses the request.
-    """
-    if day > utcnow().date():
-        raise FetchError(f"{day} is in the future: there is no listing for it yet", transient=False)
-    url = daily_papers_url(rt.settings, day)
-    content = fetch_url(url, rt.settings)
-    return ingest_bytes(rt, content, url, source="hf-api")
 
 
 def read_limited(path: Path, limit: int) -> bytes:
@@ -268,7 +216,7 @@ def _expand(targets: Iterable[str], report: IngestReport) -> Iterator[tuple[str,
             report.fail(target, "no such file, folder or http(s) URL")
 
 
-def _progress(items: Sequence[T], enabled: bool) -> Iterable[T]:
+def progress_bar(items: Sequence[T], enabled: bool) -> Iterable[T]:
     if not enabled or len(items) < 2:
         return items
     from tqdm import tqdm
@@ -276,7 +224,7 @@ def _progress(items: Sequence[T], enabled: bool) -> Iterable[T]:
     return tqdm(items, desc="ingest", unit="page", file=sys.stderr, leave=False)
 
 
-def _one_page(ingest: Callable[[], IngestReport], target: str) -> IngestReport:
+def one_page(ingest: Callable[[], IngestReport], target: str) -> IngestReport:
     """One page's outcome, whatever happens: an error nobody foresaw (the database gone included) fails this page
     in the report, so the run goes on and ``--json`` still prints one object."""
     try:

@@ -1,4 +1,4 @@
-"""Ingest tasks: parse a stored page, poll the inbox, fetch today's daily papers.
+"""Ingest tasks: parse a stored page, poll the inbox, fetch the recent listings (``fetch_today``).
 
 Thin on purpose: each takes ids (never objects), builds nothing but the process runtime and calls
 ``service.ingest``. Transient failures (network, database) are retried with exponential backoff; a page that
@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from service.ingest import FetchError, fetch_daily_papers, parse_stored_page
+from service.ingest import FetchError, fetch_recent_listings, parse_stored_page
 from service.ingest.inbox import collect_inbox
 from workers.app import MAX_COUNTDOWN_S, celery_app, get_runtime
 
@@ -58,16 +58,21 @@ def poll_inbox(self) -> dict[str, Any]:
 
 @celery_app.task(bind=True, max_retries=MAX_RETRIES)
 def fetch_today(self, day: str | None = None) -> dict[str, Any]:
-    """Fetch and ingest the daily papers of ``day`` (ISO date; default today, UTC)."""
+    """Fetch the listings of ``day`` (ISO date; default today, UTC): the HF API's day and the FETCH_REREAD_DAYS
+    days before it, the ARXIV_CATEGORIES feeds, and the pages whose source failed. Retried (whole: what did not
+    change is a no-op) while any failure is transient; the others are reported."""
     when = dt.date.fromisoformat(day) if day else dt.datetime.now(dt.UTC).date()
     try:
-        report = fetch_daily_papers(get_runtime(), when)
+        report = fetch_recent_listings(get_runtime(), when)
     except FetchError as exc:
-        if exc.transient:
-            log.warning("fetch_today(%s): %s; retrying", when, exc)
-            raise self.retry(exc=exc, countdown=backoff_s(self.request.retries)) from exc
         log.error("fetch_today(%s): %s", when, exc)
         return {"date": when.isoformat(), "error": str(exc)}
     except TRANSIENT_DB_ERRORS as exc:
         raise self.retry(exc=exc, countdown=backoff_s(self.request.retries)) from exc
+    if report.transient:
+        transient = set(report.transient)
+        errors = "; ".join(f"{f['path']}: {f['error']}" for f in report.failed if f["path"] in transient)
+        exc = FetchError(errors, transient=True)
+        log.warning("fetch_today(%s): %s; retrying", when, errors)
+        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries))
     return {"date": when.isoformat(), **report.to_json()}
