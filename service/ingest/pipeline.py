@@ -29,7 +29,7 @@ from service.ingest.lifecycle import sighting_date
 from service.ingest.normalise import storable
 from service.ingest.parsers import PARSERS
 from service.ingest.report import IngestReport
-from service.ingest.store import mark_failed, mark_parsed, merge_entries, store_raw_page
+from service.ingest.store import mark_failed, mark_parsed, merge_entries, storage_problem, store_raw_page
 from service.models import RawPage, utcnow
 from service.runtime import Runtime
 
@@ -131,7 +131,7 @@ def parse_stored_page(rt: Runtime, page_id: int, *, source: str | None = None, r
             return _failed(rt, page_id, origin, chosen, f"cannot store: {exc}")
         except Exception as exc:  # noqa: BLE001 - the database refused something no check foresaw: this page only
             log.exception("storing %s failed", origin)
-            return _failed(rt, page_id, origin, chosen, _refusal(exc))
+            return _failed(rt, page_id, origin, chosen, _refusal(exc, storage_problem(parsed.entries)))
     report.pages = 1
     report.entries = len(parsed.entries)
     report.new_papers = merged.new
@@ -249,13 +249,16 @@ def _failed(
     return report
 
 
-def _refusal(exc: Exception) -> str:
-    """What the database said when it refused a page, with the column when the driver names it."""
+def _refusal(exc: Exception, suspect: ParseError | None = None) -> str:
+    """What the database said when it refused a page, with the field: the first value that looks unstorable
+    (``suspect``), else the column the driver names, if any."""
     cause = getattr(exc, "orig", None) or exc
     column = getattr(getattr(cause, "diag", None), "column_name", None)
     first_line = (str(cause).strip().splitlines() or [""])[0][:300]
-    where = f"field {column}: " if column else ""
-    return f"{where}the database refused the page ({cause.__class__.__name__}: {first_line})"
+    said = f"the database refused the page ({cause.__class__.__name__}: {first_line})"
+    if suspect is not None:
+        return f"{suspect}: {said}"
+    return f"field {column}: {said}" if column else said
 
 
 def _strip_origin(error: str, *, page_origin: str) -> str:

@@ -75,8 +75,7 @@ def merge_entries(
     """Create or update one paper per entry (``dates[i]``: what entry ``i`` says about when its paper is news)
     and record one sighting per (paper, page). ParseError naming the entry and field for a value the database
     would refuse (nothing is written then)."""
-    for entry in entries:
-        check_storable(entry)
+    check_storable(entries)
     index = PaperIndex.load(session, entries)
     created_here: set[int] = set()
     updated_here: set[int] = set()
@@ -242,19 +241,29 @@ def _apply_version(paper: Paper, entry: Entry, note: str | None) -> bool:
 _WIDTHS = {"arxiv_id": 64}
 
 
-def check_storable(entry: Entry) -> None:
-    """ParseError naming the entry and field of a value the database would refuse: text with NUL or code points
-    UTF-8 cannot carry (a lone surrogate), text wider than its column, an integer beyond 32 bits. Parsers clean
-    every value already; this is the guard that keeps one bad value from reaching (and crashing) a transaction."""
-    for spec in fields(entry):
-        value = getattr(entry, spec.name)
-        items = value if isinstance(value, list) else [value]
-        for position, item in enumerate(items):
-            name = f"{spec.name}[{position}]" if isinstance(value, list) else spec.name
-            problem = _refused(item, _WIDTHS.get(spec.name))
-            if problem:
-                where = f"{entry.where}: " if entry.where else ""
-                raise ParseError(f"{where}{problem}", field=name)
+def check_storable(entries: list[Entry]) -> None:
+    """Raise ``storage_problem``'s error, if any: parsers clean every value already; this is the guard that keeps
+    one bad value from reaching (and failing) a transaction."""
+    problem = storage_problem(entries)
+    if problem is not None:
+        raise problem
+
+
+def storage_problem(entries: list[Entry]) -> ParseError | None:
+    """The first value the database would refuse, as a ParseError naming the entry and field: text with NUL or
+    code points UTF-8 cannot carry (a lone surrogate), text wider than its column, an integer beyond 32 bits."""
+    for entry in entries:
+        for spec in fields(entry):
+            value = getattr(entry, spec.name)
+            items = value if isinstance(value, list) else [value]
+            for position, item in enumerate(items):
+                problem = _refused(item, _WIDTHS.get(spec.name))
+                if problem:
+                    name = f"{spec.name}[{position}]" if isinstance(value, list) else spec.name
+                    error = ParseError(f"{entry.where or 'entry'}: field {name}: {problem}")
+                    error.field = name
+                    return error
+    return None
 
 
 def _refused(value: object, width: int | None) -> str | None:
