@@ -80,6 +80,6 @@ def withdrawal_note(*texts: str | None) -> str | None:
     """The first of ``texts`` (an arXiv comment, an abstract) that says the paper is withdrawn, cut to
     NOTE_CHARS; None when none does."""
     for text in texts:
-        if text and _WITHDRAWN.search(text):
+        if text and "withdr" in text.lower() and _WITHDRAWN.search(text):
             return text if len(text) <= NOTE_CHARS else text[: NOTE_CHARS - 1] + "…"
     return None

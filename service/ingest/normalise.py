@@ -26,6 +26,9 @@ INT_MAX = 2**31 - 1  # a 32-bit INTEGER column (PostgreSQL refuses more)
 # C0/C1 controls, zero-width space, BOM, and the explicit bidi embeddings/overrides/isolates (title spoofing)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff]")
 # what no encoder or database takes: lone surrogates; and noncharacters, which no text means
+# What ftfy can repair leaves a trace: mojibake of UTF-8 read as Latin-1/Windows-1252 always holds a character of
+# U+00C0..U+00FF (the lead bytes); then C1 controls, terminal escapes, surrogates. Text without any is left as is.
+_REPAIRABLE = re.compile(r"[\x1b\x80-\x9f\u00c0-\u00ff\ud800-\udfff\ufffd]")
 _UNENCODABLE = re.compile(r"[\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 # ftfy's repairs, minus those that would change what an author wrote (quotes, ligatures, widths, HTML entities)
 _FIXES = TextFixerConfig(
@@ -95,13 +98,34 @@ def decode_text(content: bytes) -> str:
 
 def clean_text(value: object) -> str:
     """Repaired (ftfy: mojibake, lone surrogates -> U+FFFD), NFC, control characters dropped, every run of
-    whitespace (arXiv's line wraps too) made one space. ASCII text skips the repair: it has nothing to repair."""
+    whitespace (arXiv's line wraps too) made one space. Idempotent: cleaning clean text changes nothing (a repair
+    can reveal another, e.g. once spaces are gone, so it runs to a fixpoint; on real text, one or two rounds)."""
     if value is None:
         return ""
     text = str(value)
-    if not text.isascii() or "\x1b" in text:
-        text = _UNENCODABLE.sub("\ufffd", fix_text(text, _FIXES))
-        text = unicodedata.normalize("NFC", text)
+    for _ in range(_ROUNDS):
+        cleaned = _clean_once(text)
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
+
+
+_ROUNDS = 6
+
+
+def _clean_once(text: str) -> str:
+    if text.isascii():
+        if text.isprintable() and "  " not in text and text == text.strip():
+            return text  # the common case: one line, nothing to remove
+        if "\x1b" in text:  # a terminal colour code: ftfy removes the whole sequence
+            text = fix_text(text, _FIXES)
+    else:
+        if _REPAIRABLE.search(text):
+            text = fix_text(text, _FIXES)
+        text = _UNENCODABLE.sub("\ufffd", text)
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
     text = _CONTROL.sub("", text)
     return _SPACE.sub(" ", text).strip()
 
