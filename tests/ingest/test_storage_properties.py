@@ -84,9 +84,9 @@ def _check_one_outcome(rt: Runtime, report: IngestReport, origin: str) -> None:
             assert page.error.startswith(f"{origin}: ") and report.failed[0]["path"] == origin
             return
         papers = session.scalars(
-            select(Paper).join(PaperSighting, PaperSighting.paper_id == Paper.id).where(
-                PaperSighting.raw_page_id == page.id
-            )
+            select(Paper)
+            .join(PaperSighting, PaperSighting.paper_id == Paper.id)
+            .where(PaperSighting.raw_page_id == page.id)
         ).all()
         assert len(papers) == page.entries == report.entries
         for paper in papers:
