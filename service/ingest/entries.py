@@ -37,6 +37,10 @@ class Entry:
     version: int | None = None  # the arXiv version this entry is (5 for ``v5``)
     withdrawn_note: str | None = None  # set when the source marks the paper withdrawn: its words
 
+    def __post_init__(self) -> None:
+        if self.author_count is None and self.authors:
+            self.author_count = len(self.authors)  # a source that names the authors counts them
+
 
 @dataclass
 class ParsedPage:

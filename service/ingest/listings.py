@@ -57,10 +57,10 @@ def fetch_recent_listings(rt: Runtime, day: dt.date) -> IngestReport:
     report = IngestReport()
     for listed in listing_days(day, rt.settings.FETCH_REREAD_DAYS):
         url = daily_papers_url(rt.settings, listed)
-        report.add(one_page(partial(_fetch_and_ingest, rt, url, "hf-api"), url))
+        report.add(one_page(partial(_ingest_url, rt, url, "hf-api"), url))
     for category in rt.settings.arxiv_categories:
         url = arxiv_feed_url(rt.settings, category)
-        report.add(one_page(partial(_fetch_and_ingest, rt, url, "arxiv-listing"), url))
+        report.add(one_page(partial(_ingest_url, rt, url, "arxiv-listing"), url))
     since = dt.datetime.combine(day - dt.timedelta(days=RETRY_WINDOW_DAYS), dt.time.min)
     report.add(retry_source_failures(rt, since=since))
     return report
@@ -104,13 +104,9 @@ def retry_failed_pages(rt: Runtime, *, progress: bool = False, refetch: bool = T
 
 def refetch_page(rt: Runtime, page_id: int, origin: str, source: str | None) -> IngestReport:
     """Fetch a page's origin again and ingest the answer; the old page is ``superseded`` once a new one parses."""
-    try:
-        content = fetch_url(origin, rt.settings)
-    except FetchError as exc:
-        report = IngestReport()
-        report.fail(origin, str(exc), transient=exc.transient)
+    report, content = _fetch_and_ingest(rt, origin, source if source in SOURCES else None)
+    if content is None:
         return report
-    report = ingest_bytes(rt, content, origin, source=source if source in SOURCES else None)
     with rt.db.session() as session:
         old = session.get(RawPage, page_id)
         new = session.scalars(select(RawPage).where(RawPage.content_hash == content_hash(content))).first()
@@ -120,14 +116,19 @@ def refetch_page(rt: Runtime, page_id: int, origin: str, source: str | None) -> 
     return report
 
 
-def _fetch_and_ingest(rt: Runtime, url: str, source: str) -> IngestReport:
+def _fetch_and_ingest(rt: Runtime, url: str, source: str | None) -> tuple[IngestReport, bytes | None]:
+    """The ingest of ``url``'s answer, and the answer (None when the fetch failed: the report says why)."""
     try:
         content = fetch_url(url, rt.settings)
     except FetchError as exc:
         report = IngestReport()
         report.fail(url, str(exc), transient=exc.transient)
-        return report
-    return ingest_bytes(rt, content, url, source=source)
+        return report, None
+    return ingest_bytes(rt, content, url, source=source), content
+
+
+def _ingest_url(rt: Runtime, url: str, source: str) -> IngestReport:
+    return _fetch_and_ingest(rt, url, source)[0]
 
 
 def _is_url(origin: str) -> bool:

@@ -99,7 +99,6 @@ def _entry(node: ET.Element, where: str) -> Entry:
         where=where,
         arxiv_id=arxiv_id,
         authors=authors,
-        author_count=len(authors) or None,
         published_on=published,
         # the author's comment ("code at https://github.com/…") is searched for links like the abstract
         link_text=comment,

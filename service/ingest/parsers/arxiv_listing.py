@@ -98,7 +98,6 @@ def _entry(item: Any, where: str) -> Entry:  # noqa: ANN401 - feedparser's dict-
         where=where,
         arxiv_id=arxiv_id,
         authors=authors,
-        author_count=len(authors) or None,
         listed_on=announcement_day(item.get("published")),  # None: the channel's announcement day
         # without an announce type, a version above 1 is a replacement all the same
         revision=announce in REVISIONS or (not announce and (version or 1) > 1),

@@ -114,7 +114,6 @@ def _entry(item: dict[str, Any], where: str) -> tuple[Entry, dt.date | None]:
         where=where,
         arxiv_id=arxiv_id,
         authors=authors,
-        author_count=len(authors) or None,
         published_on=parse_iso_date(paper.get("publishedAt")),
         upvotes=as_int(paper.get("upvotes")),
         num_comments=as_int(item.get("numComments")),
