@@ -76,6 +76,7 @@ class RawPage(Base):
 DATE_BASES = (
     "listing",  # a source stated the full date: HF listing day, arXiv announcement day, arXiv v1 published date
     "revision",  # only ever seen as a replacement or later version: history, never news (listing_date is NULL)
+    "published",  # no listing date stated, but the publication date (an archived API day without its date)
     "inferred",  # a capture's year-less date ("Nov 19"), its year inferred from the day the page was received
     "first-seen",  # no source states a date: the day the paper was first seen
 )

@@ -1,9 +1,10 @@
 """What is new, from the sources' own facts, and what is withdrawn.
 
 A paper is news on its source's listing or announcement day (HF API: the listing day; arXiv listing feeds: the
-announcement day; arXiv API: the v1 ``published`` date), or, when no source states a day, on the day it was first
-seen. A later version of a paper (an arXiv replacement) is an update, never news. Old pages ingested late are
-history: their dates put their papers before any current digest window, whatever order pages arrive in.
+announcement day; arXiv API: the v1 ``published`` date), or, when no source states a day, on its publication day
+when one is stated, else on the day it was first seen. A later version of a paper (an arXiv replacement) is an
+update, never news. Old pages ingested late are history: their dates put their papers before any current digest
+window, whatever order pages arrive in.
 
 Each sighting of a paper brings a ``Dated`` fact. The paper keeps the strongest basis seen (``DATE_BASES`` in
 ``service.models``, strongest first) and, within it, the earliest day, so the result is the same whatever the
@@ -49,14 +50,16 @@ def sighting_date(
     revision: bool,
     page_day: dt.date | None,
     page_inferred: bool,
+    published: dt.date | None,
     received: dt.date,
     today: dt.date,
 ) -> Dated:
     """The fact one entry of one page brings.
 
     ``entry_day`` is the day the entry itself states (listing, announcement or v1 date); else the page's date
-    (``page_inferred``: stated without a year); else the day the page was received. A revision (a later version,
-    an arXiv replacement) is never news. Days after ``today`` are clamped to it: no listing is in the future.
+    (``page_inferred``: stated without a year); else the paper's publication date (an archived day that lost
+    its date is still old); else the day the page was received. A revision (a later version, an arXiv
+    replacement) is never news. Days after ``today`` are clamped to it: no listing is in the future.
     """
     if revision:
         return Dated(None, "revision")
@@ -64,6 +67,8 @@ def sighting_date(
         return Dated(min(entry_day, today), "listing")
     if page_day is not None:
         return Dated(min(page_day, today), "inferred" if page_inferred else "listing")
+    if published is not None:
+        return Dated(min(published, today), "published")
     return Dated(min(received, today), "first-seen")
 
 

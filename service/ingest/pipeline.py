@@ -103,6 +103,7 @@ def parse_stored_page(rt: Runtime, page_id: int, *, source: str | None = None, r
             revision=entry.revision,
             page_day=page_day,
             page_inferred=parsed.year_inferred,
+            published=entry.published_on,
             received=received,
             today=today,
         )

@@ -118,6 +118,19 @@ def test_undated_captures_are_news_the_day_they_arrive_until_a_source_dates_them
         assert paper.id not in new_paper_ids(session, DAY, 2)
 
 
+def test_an_archived_day_that_lost_its_date_is_still_history(any_runtime: Runtime) -> None:
+    """No date in the file's name, no ``submittedOnDailyAt`` (the 2024 schema): the publication dates say old."""
+    archived = (
+        b'[{"paper": {"id": "2405.90009", "title": "An Undated Archived Placeholder", "upvotes": 40,'
+        b' "publishedAt": "2024-05-24T17:34:15.000Z"}, "publishedAt": "2024-05-27T03:50:58.348Z"}]'
+    )
+    _ingest_received_on(any_runtime, archived, "archive-export.json", DAY)
+    with any_runtime.db.session() as session:
+        paper = session.scalars(select(Paper)).one()
+        assert (paper.listing_date, paper.date_basis) == (dt.date(2024, 5, 24), "published")
+        assert new_paper_ids(session, DAY, 7) == []
+
+
 def test_a_year_less_listing_date_is_inferred_from_the_day_received(any_runtime: Runtime) -> None:
     _ingest_received_on(any_runtime, (SAMPLES / "03_layout_b.txt").read_bytes(), "b.txt", DAY)  # "Nov 19"
     with any_runtime.db.session() as session:
@@ -127,10 +140,12 @@ def test_a_year_less_listing_date_is_inferred_from_the_day_received(any_runtime:
 
 def test_the_date_rule_strongest_basis_then_earliest_day() -> None:
     def fact(**kw: object) -> Dated:
-        base = {"entry_day": None, "revision": False, "page_day": None, "page_inferred": False}
+        base = {"entry_day": None, "revision": False, "page_day": None, "page_inferred": False, "published": None}
         return sighting_date(**{**base, **kw}, received=DAY, today=DAY)
 
     assert fact() == Dated(DAY, "first-seen")
+    assert fact(published=dt.date(2024, 5, 24)) == Dated(dt.date(2024, 5, 24), "published")
+    assert fact(page_day=DAY, published=dt.date(2024, 5, 24)) == Dated(DAY, "listing")
     assert fact(page_day=dt.date(2026, 11, 19), page_inferred=True) == Dated(dt.date(2026, 11, 19), "inferred")
     assert fact(entry_day=dt.date(2030, 1, 1)) == Dated(DAY, "listing")  # never in the future
     assert fact(entry_day=DAY, revision=True) == Dated(None, "revision")

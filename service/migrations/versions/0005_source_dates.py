@@ -2,7 +2,8 @@
 
 ``papers.listing_date`` becomes the day a paper is news by its source's own facts, and ``papers.date_basis`` says
 where that day comes from: ``listing`` (a date the source states), ``revision`` (only ever seen as a later
-version: never news), ``inferred`` (a capture's year-less date) or ``first-seen`` (no date stated). Existing
+version: never news), ``published`` (no listing date, the publication date), ``inferred`` (a capture's year-less
+date) or ``first-seen`` (no date stated). Existing
 papers that no dated page ever listed got the day they were ingested as their listing date: they are marked
 ``first-seen`` here, which is what that day was. ``arxiv_version``, ``withdrawn`` and ``withdrawn_note`` record
 the lifecycle; ``raw_pages.retryable`` marks a failure that was the source's (fetch the origin again).
