@@ -106,7 +106,7 @@ def test_undated_captures_are_news_the_day_they_arrive_until_a_source_dates_them
     _ingest_received_on(any_runtime, undated, "capture.txt", DAY)
     with any_runtime.db.session() as session:
         papers = session.scalars(select(Paper)).all()
-        assert {(p.listing_date, p.date_basis) for p in papers} == {(DAY, "first-seen")}
+        assert {(p.listing_date, p.date_basis, p.stated_listing_date) for p in papers} == {(DAY, "first-seen", None)}
         assert len(new_paper_ids(session, DAY, 2)) == len(papers)
         assert new_paper_ids(session, DAY + dt.timedelta(days=2), 2) == []  # two days later: history
         title = papers[0].title
@@ -115,6 +115,7 @@ def test_undated_captures_are_news_the_day_they_arrive_until_a_source_dates_them
     with any_runtime.db.session() as session:
         paper = session.scalars(select(Paper).where(Paper.title == title)).one()
         assert (paper.listing_date, paper.date_basis) == (dt.date(2026, 7, 13), "listing")
+        assert paper.stated_listing_date == dt.date(2026, 7, 13)  # a date to show, with its year
         assert paper.id not in new_paper_ids(session, DAY, 2)
 
 
