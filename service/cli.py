@@ -65,7 +65,7 @@ def simulate(ctx: click.Context, n_subscribers: int, days: int, seed: int, as_js
 @json_option
 @click.pass_context
 def daily(ctx: click.Context, digest_date: dt.datetime | None, as_json: bool) -> None:
-    """The whole daily job: ingest the inbox and today's API page, train, send the digests due today."""
+    """The whole daily job: ingest the inbox and the recent listings (re-read days, arXiv feeds), train, send."""
     from service.daily import run_daily
 
     rt = get_runtime(ctx)

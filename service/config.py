@@ -7,6 +7,7 @@ environment describes one deployment.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -43,6 +44,12 @@ class Settings:
     POSTAL_ADDRESS: str = "Paperboy, 1 Example Street, 00000 Example City"
     MODEL_DIR: Path | None = None
     HF_API_BASE_URL: str = "https://huggingface.co"
+    # The periodic fetch reads today's listing and re-reads this many days before it: listings gain papers after
+    # their day (a late addition to yesterday's listing is news in today's digest window).
+    FETCH_REREAD_DAYS: int = 2
+    # arXiv categories whose daily announcement feeds the periodic fetch reads (``cs.LG,cs.CL``); empty: none.
+    ARXIV_CATEGORIES: str = ""
+    ARXIV_RSS_BASE_URL: str = "https://rss.arxiv.org"
     HTTP_TIMEOUT_S: float = 20.0
     INBOX_DIR: Path | None = None
     INGEST_MAX_PAGE_BYTES: int = 16 * 1024 * 1024
@@ -91,6 +98,11 @@ class Settings:
             changes["CELERY_RESULT_BACKEND"] = self.CELERY_BROKER_URL
         if not self.SECRET_KEY:
             changes["SECRET_KEY"] = _secret_key_for(self.PAPERBOY_ENV, instance)
+        if not 0 <= self.FETCH_REREAD_DAYS <= 31:
+            raise ConfigError(f"FETCH_REREAD_DAYS must be between 0 and 31, not {self.FETCH_REREAD_DAYS}")
+        bad = [c for c in _categories(self.ARXIV_CATEGORIES) if not _CATEGORY.fullmatch(c)]
+        if bad:
+            raise ConfigError(f"ARXIV_CATEGORIES: {bad[0]!r} is not an arXiv category (e.g. cs.LG, math.OC, hep-th)")
         if self.EMAIL_BACKEND not in {"outbox", "sendgrid"}:
             raise ConfigError(f"EMAIL_BACKEND must be 'outbox' or 'sendgrid', not {self.EMAIL_BACKEND!r}")
         if self.EMAIL_BACKEND == "sendgrid" and not self.SENDGRID_API_KEY:
@@ -102,9 +114,21 @@ class Settings:
         return self.PAPERBOY_ENV == "production"
 
     @property
+    def arxiv_categories(self) -> tuple[str, ...]:
+        """ARXIV_CATEGORIES as a tuple, in the order given, without repeats."""
+        return tuple(dict.fromkeys(_categories(self.ARXIV_CATEGORIES)))
+
+    @property
     def runs_tasks_in_process(self) -> bool:
         """Without a broker every task runs in the calling process (the embedded default)."""
         return not self.CELERY_BROKER_URL
+
+
+_CATEGORY = re.compile(r"[a-z][a-z-]{0,20}(?:\.[A-Za-z][A-Za-z-]{0,10})?")
+
+
+def _categories(raw: str) -> list[str]:
+    return [part for part in re.split(r"[\s,]+", raw or "") if part]
 
 
 def _secret_key_for(env: str, instance: Path) -> str:

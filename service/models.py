@@ -1,6 +1,6 @@
 """The data model. Every table the service has, in one place, so the schema reads as one story.
 
-Keep this file and ``migrations/versions/0001_initial.py`` in step: ``tests/test_migrations.py`` fails when
+Keep this file and the migrations (``migrations/versions/``) in step: ``tests/test_migrations.py`` fails when
 they differ.
 """
 
@@ -104,16 +104,35 @@ class RawPage(Base):
     origin: Mapped[str] = mapped_column(Text)  # file path or URL it came from
     content: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending|parsed|failed
+    # pending | parsed | failed | superseded (a failed answer whose origin later answered properly: see
+    # ``retryable``)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     error: Mapped[str | None] = mapped_column(Text)
-    listing_date: Mapped[dt.date | None] = mapped_column(Date)
+    # The failure was the source's, not the page's (e.g. results promised and none sent): fetch the origin again
+    retryable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    listing_date: Mapped[dt.date | None] = mapped_column(Date)  # the listing day the page itself states, if any
     entries: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     parsed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
+# How a paper's ``listing_date`` is known, strongest first (``service/ingest/lifecycle.py`` holds the rule):
+DATE_BASES = (
+    "listing",  # a source stated the full date: HF listing day, arXiv announcement day, arXiv v1 published date
+    "revision",  # only ever seen as a replacement or later version: history, never news (listing_date is NULL)
+    "published",  # no listing date stated, but the publication date (an archived API day without its date)
+    "inferred",  # a capture's year-less date ("Nov 19"), its year inferred from the day the page was received
+    "first-seen",  # no source states a date: the day the paper was first seen
+)
+
+
 class Paper(Base):
-    """One paper, however many pages and days it appeared on."""
+    """One paper, however many pages and days it appeared on.
+
+    ``listing_date`` is the day the paper is news: a digest's candidates are the papers whose listing date falls
+    in the reader's window. ``date_basis`` says where that day comes from (``DATE_BASES``); only ``listing`` is a
+    date the source states in full (show it with its year; trending uses only those).
+    """
 
     __tablename__ = "papers"
 
@@ -125,7 +144,11 @@ class Paper(Base):
     authors: Mapped[list[Any]] = mapped_column(JSON, default=list)
     author_count: Mapped[int | None] = mapped_column(Integer)
     published_on: Mapped[dt.date | None] = mapped_column(Date)
-    listing_date: Mapped[dt.date | None] = mapped_column(Date, index=True)  # first listing it appeared on
+    listing_date: Mapped[dt.date | None] = mapped_column(Date, index=True)  # the earliest listing it appeared on
+    date_basis: Mapped[str] = mapped_column(String(16), default="listing", server_default="listing")
+    arxiv_version: Mapped[int | None] = mapped_column(Integer)  # the highest arXiv version seen (5 for ``v5``)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    withdrawn_note: Mapped[str | None] = mapped_column(Text)  # the source's words, e.g. the arXiv comment
     first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     upvotes: Mapped[int] = mapped_column(Integer, default=0)
@@ -141,6 +164,11 @@ class Paper(Base):
     url: Mapped[str | None] = mapped_column(Text)  # where a click on this paper goes
 
     sightings: Mapped[list[PaperSighting]] = relationship(back_populates="paper", cascade="all, delete-orphan")
+
+    @property
+    def stated_listing_date(self) -> dt.date | None:
+        """The listing date when a source stated it in full; None for inferred or first-seen days."""
+        return self.listing_date if self.date_basis == "listing" else None
 
 
 class PaperSighting(Base):

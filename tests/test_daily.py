@@ -18,7 +18,8 @@ def test_daily_ingests_the_inbox_trains_and_sends_despite_a_failed_fetch(runtime
     rt = Runtime(settings, runtime.db, runtime.links)
     inbox = settings.INBOX_DIR
     inbox.mkdir(parents=True, exist_ok=True)
-    shutil.copy(sorted(SAMPLE_PAGES.glob("*.txt"))[0], inbox / "today.txt")
+    # a capture without a listing date is news on the day it arrives (a dated page is news on its own day)
+    shutil.copy(SAMPLE_PAGES / "02_layout_a.txt", inbox / "today.txt")
     with rt.db.session() as session:
         create_confirmed(session, "reader@example.com", topics=["diffusion"])
 

@@ -1,5 +1,7 @@
-"""The day's new papers for each subscriber: listed or first seen in a short window ending on the digest
-date, minus every paper already sent to that subscriber.
+"""The day's new papers for each subscriber: papers whose listing date (the day they are news by their source's
+own facts: ``service/ingest/lifecycle.py``) falls in a short window ending on the digest date, never withdrawn,
+minus every paper already sent to that subscriber. When a paper was ingested plays no part: an archive ingested
+today is history, and a late addition to yesterday's listing is news in the window that holds yesterday.
 
 The window follows the frequency, so a weekly reader sees the week's papers and a weekday reader's Monday
 covers the weekend.
@@ -11,7 +13,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.models import Interaction, Paper, Subscriber
@@ -24,18 +26,12 @@ def window_days(frequency: str | None) -> int:
 
 
 def new_paper_ids(session: Session, digest_date: dt.date, days: int) -> list[int]:
-    """Papers whose listing date, or first sighting, falls in the ``days`` days ending on ``digest_date``."""
+    """Ids of the papers news in the ``days`` days ending on ``digest_date`` (listing date in that window), not
+    withdrawn, in id order. Read through the ``listing_date`` index."""
     start = digest_date - dt.timedelta(days=days - 1)
-    start_ts = dt.datetime.combine(start, dt.time.min)
-    end_ts = dt.datetime.combine(digest_date + dt.timedelta(days=1), dt.time.min)
     query = (
         select(Paper.id)
-        .where(
-            or_(
-                and_(Paper.listing_date >= start, Paper.listing_date <= digest_date),
-                and_(Paper.first_seen_at >= start_ts, Paper.first_seen_at < end_ts),
-            )
-        )
+        .where(Paper.listing_date >= start, Paper.listing_date <= digest_date, Paper.withdrawn.is_(False))
         .order_by(Paper.id)
     )
     return list(session.scalars(query))

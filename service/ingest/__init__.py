@@ -5,13 +5,8 @@ Public entry points (every one takes the process's ``Runtime`` first) and the re
 
 from service.ingest.errors import FetchError, IngestError, ParseError
 from service.ingest.inbox import poll_inbox
-from service.ingest.pipeline import (
-    fetch_daily_papers,
-    ingest_bytes,
-    ingest_targets,
-    parse_stored_page,
-    retry_failed_pages,
-)
+from service.ingest.listings import fetch_daily_papers, fetch_recent_listings, retry_failed_pages
+from service.ingest.pipeline import ingest_bytes, ingest_targets, parse_stored_page
 from service.ingest.report import IngestReport
 
 __all__ = [
@@ -20,6 +15,7 @@ __all__ = [
     "IngestReport",
     "ParseError",
     "fetch_daily_papers",
+    "fetch_recent_listings",
     "ingest_bytes",
     "ingest_targets",
     "parse_stored_page",

@@ -2,30 +2,44 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
 
 from service.cli_support import emit, get_runtime, json_option
+from service.ingest.entries import SOURCES
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
 @click.argument("targets", nargs=-1)
-@click.option("--source", type=click.Choice(["seed-text", "hf-api", "arxiv-atom"]), help="Force a source layout.")
-@click.option("--retry-failed", is_flag=True, help="Parse again every stored page whose parse failed.")
+@click.option("--source", type=click.Choice(SOURCES), help="Force a source layout.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Parse again every stored page whose parse failed; fetch again those whose source failed (URLs).",
+)
 @json_option
 @click.pass_context
 def ingest(ctx: click.Context, targets: tuple[str, ...], source: str | None, retry_failed: bool, as_json: bool) -> None:
     """Ingest listing pages (PATH or URL, several allowed); exit 1 if any page failed."""
-    from service.ingest import ingest_targets, retry_failed_pages
+    from service.ingest import IngestReport, ingest_targets, retry_failed_pages
 
     if not targets and not retry_failed:
         raise click.UsageError("give at least one PATH or URL, or --retry-failed")
-    rt = get_runtime(ctx)
-    if retry_failed:
-        report = retry_failed_pages(rt, progress=not as_json and sys.stderr.isatty())
-    else:
-        report = ingest_targets(rt, list(targets), source=source, progress=not as_json and sys.stderr.isatty())
+    progress = not as_json and sys.stderr.isatty()
+    try:
+        rt = get_runtime(ctx)
+        if retry_failed:
+            report = retry_failed_pages(rt, progress=progress)
+        else:
+            report = ingest_targets(rt, list(targets), source=source, progress=progress)
+    except Exception as exc:  # noqa: BLE001 - e.g. no database: still one JSON object and exit 1, no traceback
+        log.exception("ingest failed")
+        report = IngestReport()
+        report.fail("(ingest)", f"{exc.__class__.__name__}: {exc}")
     data = report.to_json()
     human = (
         f"{data['pages']} pages, {data['entries']} entries: {data['new_papers']} new papers, "

@@ -1,4 +1,5 @@
-"""Which layout a page is in, from its first bytes: an Atom feed, API JSON, or a plain-text listing capture."""
+"""Which layout a page is in, from its first bytes: an arXiv listing feed (RSS, or Atom with ``oai:arXiv.org``
+ids), an arXiv API Atom answer, API JSON, or a plain-text listing capture."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from service.ingest.normalise import bom_encoding
 
 
 def detect_source(content: bytes) -> str:
-    """``arxiv-atom``, ``hf-api`` or ``seed-text``; ParseError for what is none of them (empty, binary)."""
+    """``arxiv-listing``, ``arxiv-atom``, ``hf-api`` or ``seed-text``; ParseError for what is none of them."""
     if not content.strip():
         raise ParseError("empty page (no content)" if not content else "empty page (only whitespace)")
     head = content[:4096]
@@ -20,9 +21,12 @@ def detect_source(content: bytes) -> str:
     start = head.lstrip()
     if start.startswith(b"<"):
         lowered = head.lower()
+        if b"<rss" in lowered:
+            return "arxiv-listing"
         if b"<feed" in lowered or b"http://www.w3.org/2005/atom" in lowered:
-            return "arxiv-atom"
-        raise ParseError("XML or HTML that is not an Atom feed: save listing pages as text, or use the API")
+            listing = b"oai:arxiv.org:" in lowered or b"rss.arxiv.org" in lowered or b"announce_type" in lowered
+            return "arxiv-listing" if listing else "arxiv-atom"
+        raise ParseError("XML or HTML that is not an Atom feed (nor an RSS feed): save listing pages as text")
     if start.startswith((b"[", b"{")):
         return "hf-api"
     return "seed-text"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-SOURCES = ("seed-text", "hf-api", "arxiv-atom")
+SOURCES = ("seed-text", "hf-api", "arxiv-atom", "arxiv-listing")
 
 
 @dataclass
@@ -29,13 +29,28 @@ class Entry:
     organization: str | None = None
     thumbnail: str | None = None
     link_text: str = ""  # more text to search for code/project links (e.g. an arXiv comment), never shown
+    # Newness, from the source's own facts (``service/ingest/lifecycle.py``): the day this entry says the paper was
+    # listed or announced (None: the page's date applies), and whether that is the first listing of the paper or
+    # a later version of it (an arXiv replacement: an update, never news).
+    listed_on: dt.date | None = None
+    revision: bool = False
+    version: int | None = None  # the arXiv version this entry is (5 for ``v5``)
+    withdrawn_note: str | None = None  # set when the source marks the paper withdrawn: its words
+
+    def __post_init__(self) -> None:
+        if self.author_count is None and self.authors:
+            self.author_count = len(self.authors)  # a source that names the authors counts them
 
 
 @dataclass
 class ParsedPage:
-    """A page's papers, its listing date when it states one, and the entries that had to be skipped."""
+    """A page's papers, its listing date when it states one, and the entries that had to be skipped.
+
+    ``year_inferred``: the page states its listing date without a year (``Nov 19``); the year is the latest that
+    does not put the date after the day the page was received, a guess, so the date is ``inferred``."""
 
     source: str
     entries: list[Entry]
     listing_date: dt.date | None = None
     problems: list[str] = field(default_factory=list)
+    year_inferred: bool = False

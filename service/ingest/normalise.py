@@ -1,6 +1,10 @@
 """Text and identity normalisation shared by every parser, so one paper looks the same whatever page it came from.
 
-Titles and abstracts: Unicode NFC, arXiv line wraps removed, whitespace collapsed, LaTeX kept as written.
+Titles and abstracts: mojibake and broken code points repaired by ``ftfy`` (a lone surrogate, half an emoji cut
+by an upstream truncation, becomes U+FFFD), Unicode NFC, control and bidi-override characters removed, arXiv line
+wraps removed, whitespace collapsed, LaTeX kept as written. Every string ingest stores goes through
+``clean_text`` (values) or ``storable`` (origins and error messages), so the database is never handed a code
+point it refuses (PostgreSQL: NUL, lone surrogates).
 Identity: the arXiv id without version when known, else ``title_key`` (case-folded words).
 """
 
@@ -12,18 +16,36 @@ import re
 import unicodedata
 from urllib.parse import quote_plus
 
+from ftfy import TextFixerConfig, fix_text
+
 from service.ingest.errors import ParseError
 
 TITLE_KEY_MAX = 512  # the column's width (papers.title_key)
 INT_MAX = 2**31 - 1  # a 32-bit INTEGER column (PostgreSQL refuses more)
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+# C0/C1 controls, zero-width space, BOM, and the explicit bidi embeddings/overrides/isolates (title spoofing)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff]")
+# what no encoder or database takes: lone surrogates; and noncharacters, which no text means
+# What ftfy can repair leaves a trace: mojibake of UTF-8 read as Latin-1/Windows-1252 always holds a character of
+# U+00C0..U+00FF (the lead bytes); then C1 controls, terminal escapes, surrogates. Text without any is left as is.
+_REPAIRABLE = re.compile(r"[\x1b\x80-\x9f\u00c0-\u00ff\ud800-\udfff\ufffd]")
+_UNENCODABLE = re.compile(r"[\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+# ftfy's repairs, minus those that would change what an author wrote (quotes, ligatures, widths, HTML entities)
+_FIXES = TextFixerConfig(
+    unescape_html=False,
+    uncurl_quotes=False,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    normalization="NFC",
+    explain=False,
+)
 _SPACE = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 # New style 2301.01234(v2), old style astro-ph/0601001(v1) or math.GT/0309136.
 _ARXIV_NEW = re.compile(r"^([0-9]{4}\.[0-9]{4,5})(?:v[0-9]+)?$")
 _ARXIV_OLD = re.compile(r"^([a-z][a-z\-]{0,20}(?:\.[A-Z]{2})?/[0-9]{7})(?:v[0-9]+)?$")
+_VERSION = re.compile(r"[0-9]v([0-9]{1,9})$")
 
 _URL = re.compile(r"(?:https?://|www\.|(?<![\w.@/])github\.com/)[^\s<>\"'{}|\\^`\]]+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}'\""
@@ -75,12 +97,60 @@ def decode_text(content: bytes) -> str:
 
 
 def clean_text(value: object) -> str:
-    """NFC, control characters dropped, every run of whitespace (arXiv's line wraps too) made one space."""
+    """Repaired (ftfy: mojibake, lone surrogates -> U+FFFD), NFC, control characters dropped, every run of
+    whitespace (arXiv's line wraps too) made one space. Idempotent: cleaning clean text changes nothing (a repair
+    can reveal another, e.g. once spaces are gone, so it runs to a fixpoint; on real text, one or two rounds)."""
     if value is None:
         return ""
-    text = unicodedata.normalize("NFC", str(value))
+    text = str(value)
+    for _ in range(_ROUNDS):
+        cleaned = _clean_once(text)
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
+
+
+_ROUNDS = 6
+
+
+def _clean_once(text: str) -> str:
+    if text.isascii():
+        if text.isprintable() and "  " not in text and text == text.strip():
+            return text  # the common case: one line, nothing to remove
+        if "\x1b" in text:  # a terminal colour code: ftfy removes the whole sequence
+            text = fix_text(text, _FIXES)
+    else:
+        if _REPAIRABLE.search(text):
+            text = fix_text(text, _FIXES)
+        text = _UNENCODABLE.sub("\ufffd", text)
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
     text = _CONTROL.sub("", text)
     return _SPACE.sub(" ", text).strip()
+
+
+def storable(value: object) -> str:
+    """Any text (a file name with undecodable bytes, an error quoting bad input) as a string every database and
+    terminal takes: undecodable bytes shown as ``\\xNN``, other broken code points as U+FFFD, NUL removed."""
+    text = str(value)
+    if text.isascii():
+        return text.replace("\x00", "")
+    # os.fsdecode turns undecodable bytes of a file name into lone surrogates U+DC80..U+DCFF: show them as bytes
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") if _has_escape(text) else text
+    return _UNENCODABLE.sub("\ufffd", text).replace("\x00", "")
+
+
+def _has_escape(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return False
+        return True
+    return False
 
 
 def title_key(title: str) -> str:
@@ -101,7 +171,7 @@ def normalise_arxiv_id(value: object) -> str | None:
     for prefix in ("www.arxiv.org/", "arxiv.org/", "export.arxiv.org/"):
         if text.startswith(prefix):
             text = text[len(prefix) :]
-    for prefix in ("abs/", "pdf/", "arXiv:", "arxiv:"):
+    for prefix in ("oai:arXiv.org:", "oai:arxiv.org:", "abs/", "pdf/", "arXiv:", "arxiv:"):
         if text.startswith(prefix):
             text = text[len(prefix) :]
     text = text.removesuffix(".pdf")
@@ -110,6 +180,14 @@ def normalise_arxiv_id(value: object) -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+def arxiv_version(value: object) -> int | None:
+    """The version an arXiv id or URL names (``2401.01234v3`` -> 3); None when it names none."""
+    if value is None or normalise_arxiv_id(value) is None:
+        return None
+    match = _VERSION.search(str(value).strip().removesuffix(".pdf"))
+    return int(match.group(1)) if match and int(match.group(1)) <= INT_MAX else None
 
 
 def paper_url(arxiv_id: str | None, title: str) -> str:

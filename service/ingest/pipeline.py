@@ -1,30 +1,35 @@
 """Pages in, papers out: store the raw bytes first (committed), then parse and merge in a second transaction.
 
-A failure to parse marks the stored page ``failed`` with an error naming the file and the line or field; it never
-stops the other pages. A page whose bytes were already ingested changes nothing.
+One page, one outcome: any failure to parse or to store a page (the database refusing a value included) marks
+that page ``failed`` with an error naming the file and the line or field, and never stops the other pages;
+nothing stays ``pending`` unless the database itself cannot be reached. A page whose bytes were already ingested
+changes nothing. A failure of the source rather than the page (``UpstreamError``) is stored ``retryable``: its
+origin is fetched again by ``--retry-failed`` and the periodic fetch.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import random
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from service.ingest.detect import detect_source
 from service.ingest.entries import SOURCES
 from service.ingest.errors import FetchError, ParseError
-from service.ingest.fetch import daily_papers_url, fetch_url
+from service.ingest.fetch import fetch_url
+from service.ingest.lifecycle import sighting_date
+from service.ingest.normalise import storable
 from service.ingest.parsers import PARSERS
 from service.ingest.report import IngestReport
-from service.ingest.store import mark_failed, mark_parsed, merge_entries, store_raw_page
+from service.ingest.store import mark_failed, mark_parsed, merge_entries, storage_problem, store_raw_page
 from service.models import RawPage, utcnow
 from service.runtime import Runtime
 
@@ -32,6 +37,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MERGE_ATTEMPTS = 8  # each lost race means another process committed one of our papers: finite
+# the database cannot be reached or is busy: not the page's fault; the caller (a task) retries the whole page
+UNREACHABLE = (OperationalError, InterfaceError)
 SKIPPED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp")
 # in a folder walk, files of these kinds are documentation or data beside the pages, never a page: listed, not read
 NOT_PAGES = (".md", ".rst", ".csv", ".tsv", ".jsonl", ".py", ".sh", ".yml", ".yaml", ".toml", ".cfg", ".ini", ".lock")
@@ -40,6 +47,7 @@ NOT_PAGES = (".md", ".rst", ".csv", ".tsv", ".jsonl", ".py", ".sh", ".yml", ".ya
 def ingest_bytes(rt: Runtime, content: bytes, origin: str, *, source: str | None = None) -> IngestReport:
     """Store ``content`` (from ``origin``) as a raw page, then parse it unless the same bytes were seen before."""
     _check_source(source)
+    origin = storable(origin)
     limit = rt.settings.INGEST_MAX_PAGE_BYTES
     if len(content) > limit:
         report = IngestReport()
@@ -48,10 +56,11 @@ def ingest_bytes(rt: Runtime, content: bytes, origin: str, *, source: str | None
     with rt.db.session() as session:
         page, created = store_raw_page(session, content, origin, source)
         page_id, status, stored_source, error = page.id, page.status, page.source, page.error
-    if not created and (status == "parsed" or (status == "failed" and source in (None, stored_source))):
+        retryable = page.retryable
+    if not created and (status in ("parsed", "superseded") or (status == "failed" and source in (None, stored_source))):
         report = IngestReport(unchanged=1)
         if status == "failed":
-            report.fail(origin, _strip_origin(error or "failed earlier", page_origin=origin))
+            report.fail(origin, _strip_origin(error or "failed earlier", page_origin=origin), transient=retryable)
         return report
     return parse_stored_page(rt, page_id, source=source)
 
@@ -60,7 +69,8 @@ def parse_stored_page(rt: Runtime, page_id: int, *, source: str | None = None, r
     """Parse a stored raw page and merge its papers. Idempotent: an already parsed page is left alone.
 
     ``source`` forces a layout; ``redetect`` ignores the layout stored with the page (a retry after a wrong
-    ``--source``); otherwise the stored layout is used, detected from the bytes when unknown.
+    ``--source``); otherwise the stored layout is used, detected from the bytes when unknown. Raises only when
+    the database cannot be reached (``UNREACHABLE``): every other failure fails the page.
     """
     report = IngestReport()
     with rt.db.session() as session:
@@ -68,24 +78,37 @@ def parse_stored_page(rt: Runtime, page_id: int, *, source: str | None = None, r
         if page is None:
             report.fail(f"raw page {page_id}", "no such raw page")
             return report
-        if page.status == "parsed":
+        if page.status in ("parsed", "superseded"):
             report.unchanged = 1
             return report
         content, origin, stored = page.content, page.origin, page.source
-        ingest_day = (page.received_at or utcnow()).date()
+        received = (page.received_at or utcnow()).date()
 
     chosen = source or (stored if stored in SOURCES and not redetect else None)
     try:
         chosen = chosen or detect_source(content)
-        parsed = PARSERS[chosen](content, origin, ingest_day)
+        parsed = PARSERS[chosen](content, origin, received)
     except ParseError as exc:
-        return _failed(rt, page_id, origin, chosen, str(exc))
+        return _failed(rt, page_id, origin, chosen, str(exc), retryable=exc.transient)
     except Exception as exc:  # noqa: BLE001 - a parser bug must fail this page, not the run
         log.exception("parser %s crashed on %s", chosen, origin)
         return _failed(rt, page_id, origin, chosen, f"internal parser error: {exc.__class__.__name__}: {exc}")
 
     now = utcnow()
-    listing_date = min(parsed.listing_date or ingest_day, now.date())  # never a future listing
+    today = now.date()
+    page_day = min(parsed.listing_date, today) if parsed.listing_date else None
+    dates = [
+        sighting_date(
+            entry_day=entry.listed_on,
+            revision=entry.revision,
+            page_day=page_day,
+            page_inferred=parsed.year_inferred,
+            published=entry.published_on,
+            received=received,
+            today=today,
+        )
+        for entry in parsed.entries
+    ]
     for attempt in range(1, MERGE_ATTEMPTS + 1):
         try:
             with rt.db.session() as session:
@@ -93,17 +116,23 @@ def parse_stored_page(rt: Runtime, page_id: int, *, source: str | None = None, r
                 if page.status == "parsed":  # a concurrent run got here first
                     report.unchanged = 1
                     return report
-                merged = merge_entries(session, page, parsed.entries, listing_date, now)
+                merged = merge_entries(session, page, parsed.entries, dates, now)
                 problems = f"{origin}: " + "; ".join(parsed.problems) if parsed.problems else None
-                stated = min(parsed.listing_date, now.date()) if parsed.listing_date else None
-                mark_parsed(page, parsed.source, stated, len(parsed.entries), problems)
+                mark_parsed(page, parsed.source, page_day, len(parsed.entries), problems)
             break
-        except IntegrityError:
+        except UNREACHABLE:
+            raise
+        except IntegrityError as exc:
             # another process created one of these papers meanwhile: merging again finds it
             if attempt == MERGE_ATTEMPTS:
-                raise
+                return _failed(rt, page_id, origin, chosen, _refusal(exc))
             log.info("merging %s raced another ingest (attempt %d); merging again", origin, attempt)
             time.sleep(random.uniform(0, 0.05 * attempt))  # let the other transaction finish
+        except ParseError as exc:  # a value the database would refuse, named by check_storable
+            return _failed(rt, page_id, origin, chosen, f"cannot store: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the database refused something no check foresaw: this page only
+            log.exception("storing %s failed", origin)
+            return _failed(rt, page_id, origin, chosen, _refusal(exc, storage_problem(parsed.entries)))
     report.pages = 1
     report.entries = len(parsed.entries)
     report.new_papers = merged.new
@@ -120,12 +149,12 @@ def ingest_targets(
     _check_source(source)
     report = IngestReport()
     items = list(_expand(targets, report))
-    for kind, target in _progress(items, progress):
+    for kind, target in progress_bar(items, progress):
         if kind == "url":
             try:
                 content = fetch_url(target, rt.settings)
             except FetchError as exc:
-                report.fail(target, str(exc))
+                report.fail(target, str(exc), transient=exc.transient)
                 continue
         else:
             try:
@@ -133,32 +162,8 @@ def ingest_targets(
             except (OSError, ValueError) as exc:
                 report.fail(target, str(exc))
                 continue
-        report.add(ingest_bytes(rt, content, target, source=source))
+        report.add(one_page(partial(ingest_bytes, rt, content, target, source=source), target))
     return report
-
-
-def retry_failed_pages(rt: Runtime, *, progress: bool = False) -> IngestReport:
-    """Parse again every stored page whose parse failed (or never finished), e.g. after a parser fix."""
-    with rt.db.session() as session:
-        ids = session.scalars(
-            select(RawPage.id).where(RawPage.status.in_(("failed", "pending"))).order_by(RawPage.id)
-        ).all()
-    report = IngestReport()
-    for page_id in _progress(ids, progress):
-        report.add(parse_stored_page(rt, page_id, redetect=True))
-    return report
-
-
-def fetch_daily_papers(rt: Runtime, day: dt.date) -> IngestReport:
-    """Fetch one day's daily papers from the API (retrying transient failures) and ingest them.
-
-    Raises FetchError when the API cannot be reached (``transient``) or refuses the request.
-    """
-    if day > utcnow().date():
-        raise FetchError(f"{day} is in the future: there is no listing for it yet", transient=False)
-    url = daily_papers_url(rt.settings, day)
-    content = fetch_url(url, rt.settings)
-    return ingest_bytes(rt, content, url, source="hf-api")
 
 
 def read_limited(path: Path, limit: int) -> bytes:
@@ -212,7 +217,7 @@ def _expand(targets: Iterable[str], report: IngestReport) -> Iterator[tuple[str,
             report.fail(target, "no such file, folder or http(s) URL")
 
 
-def _progress(items: Sequence[T], enabled: bool) -> Iterable[T]:
+def progress_bar(items: Sequence[T], enabled: bool) -> Iterable[T]:
     if not enabled or len(items) < 2:
         return items
     from tqdm import tqdm
@@ -220,14 +225,41 @@ def _progress(items: Sequence[T], enabled: bool) -> Iterable[T]:
     return tqdm(items, desc="ingest", unit="page", file=sys.stderr, leave=False)
 
 
-def _failed(rt: Runtime, page_id: int, origin: str, source: str | None, error: str) -> IngestReport:
+def one_page(ingest: Callable[[], IngestReport], target: str) -> IngestReport:
+    """One page's outcome, whatever happens: an error nobody foresaw (the database gone included) fails this page
+    in the report, so the run goes on and ``--json`` still prints one object."""
+    try:
+        return ingest()
+    except Exception as exc:  # noqa: BLE001 - one page, one outcome
+        log.exception("ingesting %s failed", target)
+        report = IngestReport()
+        report.fail(target, f"{exc.__class__.__name__}: {exc}", transient=isinstance(exc, UNREACHABLE))
+        return report
+
+
+def _failed(
+    rt: Runtime, page_id: int, origin: str, source: str | None, error: str, *, retryable: bool = False
+) -> IngestReport:
+    error = storable(error)
     with rt.db.session() as session:
         page = session.get(RawPage, page_id)
         if page is not None and page.status != "parsed":
-            mark_failed(page, source, f"{origin}: {error}")
+            mark_failed(page, source, f"{origin}: {error}", retryable=retryable)
     report = IngestReport()
-    report.fail(origin, error)
+    report.fail(origin, error, transient=retryable)
     return report
+
+
+def _refusal(exc: Exception, suspect: ParseError | None = None) -> str:
+    """What the database said when it refused a page, with the field: the first value that looks unstorable
+    (``suspect``), else the column the driver names, if any."""
+    cause = getattr(exc, "orig", None) or exc
+    column = getattr(getattr(cause, "diag", None), "column_name", None)
+    first_line = (str(cause).strip().splitlines() or [""])[0][:300]
+    said = f"the database refused the page ({cause.__class__.__name__}: {first_line})"
+    if suspect is not None:
+        return f"{suspect}: {said}"
+    return f"field {column}: {said}" if column else said
 
 
 def _strip_origin(error: str, *, page_origin: str) -> str:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.ingest.normalise import storable
+
 
 @dataclass
 class IngestReport:
     """Counts of one run. ``unchanged`` (pages already ingested, same bytes) and ``skipped`` (files in a folder
-    that are not pages, e.g. a README) are for people, not the JSON."""
+    that are not pages, e.g. a README) are for people, not the JSON; ``transient`` (the failures that trying
+    again later may cure: the network, the source contradicting itself) is for the tasks that retry."""
 
     pages: int = 0
     entries: int = 0
@@ -18,9 +21,12 @@ class IngestReport:
     failed: list[dict[str, str]] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[str] = field(default_factory=list)
+    transient: list[str] = field(default_factory=list)
 
-    def fail(self, path: str, error: str) -> None:
-        self.failed.append({"path": path, "error": error})
+    def fail(self, path: str, error: str, *, transient: bool = False) -> None:
+        self.failed.append({"path": storable(path), "error": storable(error)})
+        if transient:
+            self.transient.append(storable(path))
 
     def add(self, other: IngestReport) -> IngestReport:
         self.pages += other.pages
@@ -30,6 +36,7 @@ class IngestReport:
         self.failed.extend(other.failed)
         self.unchanged += other.unchanged
         self.skipped.extend(other.skipped)
+        self.transient.extend(other.transient)
         return self
 
     def to_json(self) -> dict[str, Any]:

@@ -2,26 +2,35 @@
 
 Merge rule: a paper is the same paper when its arXiv id matches, else when its normalised title matches. A
 later sighting raises upvotes, comments and stars (counts only grow), fills fields still empty, keeps the longer
-abstract, the earliest listing date and the first-seen time.
+abstract and the first-seen time; its date folds in by the rule of ``lifecycle`` (the strongest basis, the
+earliest day). A newer arXiv version replaces the title, abstract and authors and is kept as ``arxiv_version``;
+a withdrawal stated by the newest version seen marks the paper withdrawn.
+
+Every value is checked against what the database takes before it is written (``check_storable``), so a page the
+database would refuse fails alone, with its file and field named.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.ingest.entries import Entry
+from service.ingest.errors import ParseError
+from service.ingest.lifecycle import Dated, apply_date, withdrawal_note
 from service.ingest.normalise import (
+    INT_MAX,
     TITLE_KEY_MAX,
     find_links,
     github_repo_of,
     is_code_link,
     paper_url,
+    storable,
     title_key,
 )
 from service.models import Paper, PaperSighting, RawPage, utcnow
@@ -40,7 +49,7 @@ def store_raw_page(session: Session, content: bytes, origin: str, source: str | 
     page = RawPage(
         content_hash=digest,
         source=source or "unknown",
-        origin=origin,
+        origin=storable(origin),
         content=content,
         size=len(content),
         status="pending",
@@ -61,20 +70,23 @@ class MergeResult:
 
 
 def merge_entries(
-    session: Session, page: RawPage, entries: list[Entry], listing_date: dt.date, now: dt.datetime
+    session: Session, page: RawPage, entries: list[Entry], dates: list[Dated], now: dt.datetime
 ) -> MergeResult:
-    """Create or update one paper per entry and record one sighting per (paper, page)."""
+    """Create or update one paper per entry (``dates[i]``: what entry ``i`` says about when its paper is news)
+    and record one sighting per (paper, page). ParseError naming the entry and field for a value the database
+    would refuse (nothing is written then)."""
+    check_storable(entries)
     index = PaperIndex.load(session, entries)
     created_here: set[int] = set()
     updated_here: set[int] = set()
     sighted: dict[int, PaperSighting] = {}
-    for position, entry in enumerate(entries):
+    for position, (entry, fact) in enumerate(zip(entries, dates, strict=True)):
         paper = index.find(entry)
         if paper is None:
-            paper = _new_paper(session, index, entry, listing_date, now)
+            paper = _new_paper(session, index, entry, fact, now)
             created_here.add(id(paper))
         else:
-            _update_paper(paper, entry, listing_date, now)
+            _update_paper(paper, entry, fact, now)
             index.add(paper)
             if id(paper) not in created_here:
                 updated_here.add(id(paper))
@@ -128,7 +140,7 @@ def find_paper(session: Session, entry: Entry) -> Paper | None:
     return PaperIndex.load(session, [entry]).find(entry)
 
 
-def _new_paper(session: Session, index: PaperIndex, entry: Entry, listing_date: dt.date, now: dt.datetime) -> Paper:
+def _new_paper(session: Session, index: PaperIndex, entry: Entry, fact: Dated, now: dt.datetime) -> Paper:
     key = title_key(entry.title)
     if entry.arxiv_id and key in index.by_key:
         # two arXiv papers with the same title are still two papers: keep the title key unique
@@ -142,7 +154,7 @@ def _new_paper(session: Session, index: PaperIndex, entry: Entry, listing_date: 
         authors=list(entry.authors),
         author_count=entry.author_count if entry.author_count is not None else (len(entry.authors) or None),
         published_on=entry.published_on,
-        listing_date=listing_date,
+        arxiv_version=entry.version,
         first_seen_at=now,
         last_seen_at=now,
         upvotes=entry.upvotes or 0,
@@ -157,16 +169,22 @@ def _new_paper(session: Session, index: PaperIndex, entry: Entry, listing_date: 
         thumbnail=entry.thumbnail,
         url=paper_url(entry.arxiv_id, entry.title),
     )
+    apply_date(paper, fact, created=True)
+    note = entry.withdrawn_note or withdrawal_note(entry.link_text, entry.abstract)
+    paper.withdrawn, paper.withdrawn_note = note is not None, note
     session.add(paper)
     index.add(paper)
     return paper
 
 
-def _update_paper(paper: Paper, entry: Entry, listing_date: dt.date, now: dt.datetime) -> None:
+def _update_paper(paper: Paper, entry: Entry, fact: Dated, now: dt.datetime) -> None:
     if entry.arxiv_id and not paper.arxiv_id:
         paper.arxiv_id = entry.arxiv_id
         paper.url = paper_url(entry.arxiv_id, paper.title)
-    if len(entry.abstract) > len(paper.abstract or ""):
+    note = entry.withdrawn_note or withdrawal_note(entry.link_text, entry.abstract)
+    older = entry.version is not None and paper.arxiv_version is not None and entry.version < paper.arxiv_version
+    newer = _apply_version(paper, entry, note)
+    if not (newer or older or note) and len(entry.abstract) > len(paper.abstract or ""):
         paper.abstract = entry.abstract  # listing captures cut abstracts short; the API has them whole
     if entry.authors and not paper.authors:
         paper.authors = list(entry.authors)
@@ -193,11 +211,74 @@ def _update_paper(paper: Paper, entry: Entry, listing_date: dt.date, now: dt.dat
     merged += [link for link in _code_links(entry, links) if link not in merged]
     if merged != list(paper.code_links or []):
         paper.code_links = merged
-    if paper.listing_date is None or listing_date < paper.listing_date:
-        paper.listing_date = listing_date
+    apply_date(paper, fact)
     paper.last_seen_at = now
     if not paper.url:
         paper.url = paper_url(paper.arxiv_id, paper.title)
+
+
+def _apply_version(paper: Paper, entry: Entry, note: str | None) -> bool:
+    """Versions and withdrawal (``note``: the entry's withdrawal notice, if any). A newer version than any seen
+    replaces the text (unless it is the withdrawal notice) and says whether the paper is withdrawn; a sighting
+    without a version can only mark it withdrawn. Returns whether the entry was a newer version."""
+    seen = paper.arxiv_version
+    newer = entry.version is not None and (seen is None or entry.version > seen)
+    current = entry.version is None or seen is None or entry.version >= seen
+    if newer:
+        paper.arxiv_version = entry.version
+        if note is None:
+            paper.title = entry.title or paper.title
+            paper.abstract = entry.abstract or paper.abstract
+            paper.authors = list(entry.authors) or paper.authors
+    if note is not None and current:
+        paper.withdrawn, paper.withdrawn_note = True, note
+    elif note is None and newer and paper.withdrawn and entry.version is not None and seen is not None:
+        paper.withdrawn, paper.withdrawn_note = False, None  # a later version replaced the withdrawn one
+    return newer
+
+
+# Columns of bounded width: a longer value is refused by PostgreSQL (and would be cut elsewhere).
+_WIDTHS = {"arxiv_id": 64}
+
+
+def check_storable(entries: list[Entry]) -> None:
+    """Raise ``storage_problem``'s error, if any: parsers clean every value already; this is the guard that keeps
+    one bad value from reaching (and failing) a transaction."""
+    problem = storage_problem(entries)
+    if problem is not None:
+        raise problem
+
+
+def storage_problem(entries: list[Entry]) -> ParseError | None:
+    """The first value the database would refuse, as a ParseError naming the entry and field: text with NUL or
+    code points UTF-8 cannot carry (a lone surrogate), text wider than its column, an integer beyond 32 bits."""
+    for entry in entries:
+        for spec in fields(entry):
+            value = getattr(entry, spec.name)
+            items = value if isinstance(value, list) else [value]
+            for position, item in enumerate(items):
+                problem = _refused(item, _WIDTHS.get(spec.name))
+                if problem:
+                    name = f"{spec.name}[{position}]" if isinstance(value, list) else spec.name
+                    error = ParseError(f"{entry.where or 'entry'}: field {name}: {problem}")
+                    error.field = name
+                    return error
+    return None
+
+
+def _refused(value: object, width: int | None) -> str | None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "contains a NUL character, which the database refuses"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"contains U+{ord(value[exc.start]):04X}, which UTF-8 cannot carry"
+        if width is not None and len(value) > width:
+            return f"is {len(value)} characters long, over the column's {width}"
+    elif isinstance(value, int) and not isinstance(value, bool) and not -INT_MAX - 1 <= value <= INT_MAX:
+        return f"{value} is beyond a 32-bit integer"
+    return None
 
 
 def _code_links(entry: Entry, links: list[str]) -> list[str]:
@@ -225,14 +306,17 @@ def mark_parsed(page: RawPage, source: str, listing_date: dt.date | None, entrie
     page.source = source
     page.listing_date = listing_date
     page.entries = entries
-    page.error = error
+    page.error = storable(error) if error else None
+    page.retryable = False
     page.parsed_at = utcnow()
 
 
-def mark_failed(page: RawPage, source: str | None, error: str) -> None:
+def mark_failed(page: RawPage, source: str | None, error: str, *, retryable: bool = False) -> None:
+    """``retryable``: the source failed, not the page (fetch the origin again)."""
     page.status = "failed"
     if source:
         page.source = source
-    page.error = error
+    page.error = storable(error)
+    page.retryable = retryable
     page.entries = 0
     page.parsed_at = utcnow()

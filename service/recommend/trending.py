@@ -1,6 +1,9 @@
 """What everyone is reading: upvotes, comments, GitHub stars, and the first clicks of all our subscribers.
 
-Counts are log-damped so one viral paper does not drown the rest; the reason names the strongest signal.
+Counts are log-damped so one viral paper does not drown the rest; the reason names the strongest signal. The
+candidates are recent by their sources' dates already (``service.digest.candidates``); a paper only known from
+an undated capture (``date_basis`` ``first-seen``) brings counts of unknown age, so only our readers' clicks,
+which are live, make it trending. Nothing here depends on when a page was ingested.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from service.db import id_in
 from service.models import ENGAGED_ROWS, Interaction, Paper
 
 WEIGHTS = {"upvotes": 1.0, "comments": 0.5, "stars": 0.3, "clicks": 1.0}
+UNDATED = "first-seen"  # a paper no source dated: its counts are of unknown age (see the module docstring)
 _NAMES = list(WEIGHTS)
 _WEIGHT_ROW = np.array(list(WEIGHTS.values()))
 
@@ -31,7 +35,9 @@ def _fmt(n: int) -> str:
 
 
 def trending_for(session: Session, papers: Sequence[Paper]) -> Trending:
-    """Scores and reasons for ``papers`` (in that order); the log-damping is one array operation for all papers."""
+    """Scores (float32, shape ``(len(papers),)``, >= 0) and reasons for ``papers``, in that order:
+    ``sum_k w_k * log1p(count_k)`` over upvotes, comments, stars and distinct engaged readers (scanners left out),
+    one array operation for all papers. Counts of undated papers are left out, clicks excepted."""
     ids = [p.id for p in papers]
     clicks: dict[int, int] = {}
     if ids:
@@ -46,7 +52,10 @@ def trending_for(session: Session, papers: Sequence[Paper]) -> Trending:
         ).all()
         clicks = {int(pid): int(n) for pid, n in rows}
     signals = [
-        (int(p.upvotes or 0), int(p.num_comments or 0), int(p.github_stars or 0), clicks.get(p.id, 0)) for p in papers
+        (0, 0, 0, clicks.get(p.id, 0))
+        if p.date_basis == UNDATED
+        else (int(p.upvotes or 0), int(p.num_comments or 0), int(p.github_stars or 0), clicks.get(p.id, 0))
+        for p in papers
     ]
     parts = np.log1p(np.array(signals, dtype=np.float64).reshape(len(papers), len(WEIGHTS))) * _WEIGHT_ROW
     total = parts[:, 0] + parts[:, 1] + parts[:, 2] + parts[:, 3]  # summed in WEIGHTS order, left to right

@@ -63,3 +63,12 @@ def test_documents_beside_pages_are_listed_not_read(runtime: Runtime, tmp_path: 
     result = _run(runtime, str(folder))
     assert result.exit_code == 0, result.output
     assert "1 pages, 17 entries" in result.stdout and "skipped 1 files that are not pages" in result.stdout
+
+
+def test_json_is_one_object_even_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "SECRET_KEY": "test", "CELERY_BROKER_URL": ""}
+    args = ["--instance", str(tmp_path / "instance"), "ingest", str(SAMPLES / "04_layout_c.txt"), "--json"]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 1 and "Traceback" not in result.stdout
+    report = json.loads(result.stdout)
+    assert report["pages"] == 0 and "OperationalError" in report["failed"][0]["error"]

@@ -129,10 +129,12 @@ def test_poll_inbox_task_queues_one_parse_per_page(worker_runtime: Runtime) -> N
 
 def test_fetch_today_task(runtime: Runtime, fake_api, shared_dir: Path, monkeypatch, no_backoff: None) -> None:
     api, base = fake_api
-    rt = with_settings(runtime, HF_API_BASE_URL=base)
+    rt = with_settings(runtime, HF_API_BASE_URL=base, FETCH_REREAD_DAYS=1)
     monkeypatch.setattr(tasks, "get_runtime", lambda: rt)
+    api.add("/api/daily_papers?date=2026-07-13", 200, (shared_dir / "data/hf-api/2026-07-13.json").read_bytes())
     api.add("/api/daily_papers?date=2026-07-14", 200, (shared_dir / "data/hf-api/2026-07-14.json").read_bytes())
-    assert tasks.fetch_today.apply(kwargs={"day": "2026-07-14"}).get()["new_papers"] == 12
+    first = tasks.fetch_today.apply(kwargs={"day": "2026-07-14"}).get()  # the day and, again, the day before
+    assert (first["pages"], first["new_papers"], first["failed"]) == (2, 25, [])
     api.add("/api/daily_papers?date=2026-07-15", 503)  # down for good: retried by Celery, then the error
     conf = tasks.celery_app.conf
     conf.task_eager_propagates = False  # so that eager retries run to the end, as a worker's would
@@ -142,15 +144,20 @@ def test_fetch_today_task(runtime: Runtime, fake_api, shared_dir: Path, monkeypa
     finally:
         conf.task_eager_propagates = True
     assert api.requests.count("/api/daily_papers?date=2026-07-15") == 3 * (tasks.MAX_RETRIES + 1)
-    refused = tasks.fetch_today.apply(kwargs={"day": "2026-07-16"}).get()  # 404: reported, not retried
-    assert "HTTP 404" in refused["error"]
-    assert api.requests.count("/api/daily_papers?date=2026-07-16") == 1
-    api.add(f"/api/daily_papers?date={dt.datetime.now(dt.UTC).date()}", 200, b"[]")  # no day given: today
+    assert api.requests.count("/api/daily_papers?date=2026-07-14") == 1 + tasks.MAX_RETRIES + 1  # re-read, unchanged
+    refused = tasks.fetch_today.apply(kwargs={"day": "2026-07-17"}).get()  # 404s: reported, not retried
+    assert refused["pages"] == 0 and all("HTTP 404" in f["error"] for f in refused["failed"])
+    assert api.requests.count("/api/daily_papers?date=2026-07-17") == 1
+    assert "in the future" in tasks.fetch_today.apply(kwargs={"day": "2999-01-01"}).get()["error"]
+    today = dt.datetime.now(dt.UTC).date()
+    for back in (0, 1):  # no day given: today, and yesterday again
+        api.add(f"/api/daily_papers?date={today - dt.timedelta(days=back)}", 200, b"[]")
     assert tasks.fetch_today.apply().get() == {
-        "date": dt.datetime.now(dt.UTC).date().isoformat(),
-        "pages": 1,
+        "date": today.isoformat(),
+        "pages": 1,  # two empty days are the same bytes: one page
         "entries": 0,
         "new_papers": 0,
         "updated_papers": 0,
         "failed": [],
     }
+    assert {f"/api/daily_papers?date={today - dt.timedelta(days=back)}" for back in (0, 1)} <= set(api.requests)

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from service.ingest.entries import ParsedPage
-from service.ingest.parsers import arxiv_atom, hf_api, seed_text
+from service.ingest.parsers import arxiv_atom, arxiv_listing, hf_api, seed_text
 
 Parser = Callable[[bytes, str, dt.date], ParsedPage]
 
@@ -15,6 +15,7 @@ PARSERS: dict[str, Parser] = {
     "seed-text": seed_text.parse,
     "hf-api": hf_api.parse,
     "arxiv-atom": arxiv_atom.parse,
+    "arxiv-listing": arxiv_listing.parse,
 }
 
 __all__ = ["PARSERS", "Parser"]

@@ -1,8 +1,10 @@
 """Responses of the Hugging Face daily papers API (``GET /api/daily_papers?date=YYYY-MM-DD``), every schema year.
 
 Fields were added over the years (githubRepo, ai_keywords, organization, …), so each is optional except the
-arXiv id and the title. Some archived days hold a JSON list of Python ``repr()`` strings instead of objects:
-those are read with ``ast.literal_eval`` (literals only, never code).
+arXiv id and the title. The listing day is the date the request asked for (``?date=``, or the file's name), else
+each item's ``submittedOnDailyAt``; never ``publishedAt``, which is the arXiv publication. Some archived days
+hold a JSON list of Python ``repr()`` strings instead of objects: those are read with ``ast.literal_eval``
+(literals only, never code).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def parse(content: bytes, origin: str, today: dt.date) -> ParsedPage:
     except json.JSONDecodeError as exc:
         raise ParseError(f"not valid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from exc
     items = _items_of(data)
+    origin_day = date_in_origin(origin)
     entries: list[Entry] = []
     problems: list[str] = []
     days: Counter[dt.date] = Counter()
@@ -49,12 +52,13 @@ def parse(content: bytes, origin: str, today: dt.date) -> ParsedPage:
         except ParseError as exc:
             problems.append(f"{where}: {exc} (skipped)")
             continue
+        entry.listed_on = origin_day or listed_on
         entries.append(entry)
         if listed_on:
             days[listed_on] += 1
     if items and not entries:
         raise ParseError(f"none of the {len(items)} items is a paper ({problems[0]})")
-    listing_date = date_in_origin(origin) or (days.most_common(1)[0][0] if days else None)
+    listing_date = origin_day or (days.most_common(1)[0][0] if days else None)
     return ParsedPage(source=SOURCE, entries=entries, listing_date=listing_date, problems=problems)
 
 
@@ -110,7 +114,6 @@ def _entry(item: dict[str, Any], where: str) -> tuple[Entry, dt.date | None]:
         where=where,
         arxiv_id=arxiv_id,
         authors=authors,
-        author_count=len(authors) or None,
         published_on=parse_iso_date(paper.get("publishedAt")),
         upvotes=as_int(paper.get("upvotes")),
         num_comments=as_int(item.get("numComments")),

@@ -38,7 +38,7 @@ def parse(content: bytes, origin: str, today: dt.date) -> ParsedPage:
     if not lines:
         raise ParseError("no text: the page holds only whitespace")
 
-    position, listing_date, saw_header = _skip_header(lines, today)
+    position, listing_date, year_given, saw_header = _skip_header(lines, today)
     if not saw_header:
         raise ParseError(
             f"not a Daily Papers listing page: no header (Subscribe, Daily Papers, …) before {_preview(lines[0][1])}",
@@ -51,7 +51,9 @@ def parse(content: bytes, origin: str, today: dt.date) -> ParsedPage:
         number, line = lines[position]
         date_match = _LISTING_DATE.match(line)
         if date_match and not entries:
-            listing_date = _date_or_none(date_match, today) or listing_date
+            stated = _date_or_none(date_match, today)
+            if stated:
+                listing_date, year_given = stated, bool(date_match.group(3))
             reference = listing_date or today
             position += 1
             continue
@@ -76,16 +78,24 @@ def parse(content: bytes, origin: str, today: dt.date) -> ParsedPage:
     if not entries:
         detail = f" ({problems[0]})" if problems else ""
         raise ParseError(f"no paper entries found{detail}")
-    return ParsedPage(source=SOURCE, entries=entries, listing_date=listing_date, problems=problems)
+    return ParsedPage(
+        source=SOURCE,
+        entries=entries,
+        listing_date=listing_date,
+        problems=problems,
+        year_inferred=listing_date is not None and not year_given,
+    )
 
 
-def _skip_header(lines: list[tuple[int, str]], today: dt.date) -> tuple[int, dt.date | None, bool]:
+def _skip_header(lines: list[tuple[int, str]], today: dt.date) -> tuple[int, dt.date | None, bool, bool]:
     """Skip the page chrome; unglue a title stuck to it (layout C); pick up the listing date.
 
-    Returns (first content line, listing date, whether any header line was seen): text without the listing
-    page's header is some other document, and reading it as titles and abstracts would invent papers.
+    Returns (first content line, listing date, whether it gave its year, whether any header line was seen): text
+    without the listing page's header is some other document, and reading it as titles and abstracts would
+    invent papers.
     """
     listing_date = None
+    year_given = False
     position = 0
     saw_header = False
     while position < len(lines):
@@ -102,10 +112,11 @@ def _skip_header(lines: list[tuple[int, str]], today: dt.date) -> tuple[int, dt.
         date_match = _LISTING_DATE.match(line)
         if date_match:
             listing_date = _date_or_none(date_match, today)
+            year_given = bool(date_match.group(3))
             position += 1
             continue
         break
-    return position, listing_date, saw_header
+    return position, listing_date, year_given, saw_header
 
 
 def _read_metadata(
