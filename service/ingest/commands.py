@@ -7,6 +7,7 @@ import sys
 import click
 
 from service.cli_support import emit, get_runtime, json_option
+from service.wording import plural
 
 
 @click.command()
@@ -28,11 +29,11 @@ def ingest(ctx: click.Context, targets: tuple[str, ...], source: str | None, ret
         report = ingest_targets(rt, list(targets), source=source, progress=not as_json and sys.stderr.isatty())
     data = report.to_json()
     human = (
-        f"{data['pages']} pages, {data['entries']} entries: {data['new_papers']} new papers, "
-        f"{data['updated_papers']} updated, {len(data['failed'])} failed"
-        + (f" ({report.unchanged} pages already ingested: unchanged)" if report.unchanged else "")
+        f"{plural(data['pages'], 'page')}, {plural(data['entries'], 'entry', 'entries')}: "
+        f"{plural(data['new_papers'], 'new paper')}, {data['updated_papers']:,} updated, {len(data['failed']):,} failed"
+        + (f" ({plural(report.unchanged, 'page')} already ingested: unchanged)" if report.unchanged else "")
         + (
-            f"\n  skipped {len(report.skipped)} files that are not pages (e.g. {report.skipped[0]})"
+            f"\n  skipped {plural(len(report.skipped), 'file')} that are not pages (e.g. {report.skipped[0]})"
             if report.skipped
             else ""
         )
