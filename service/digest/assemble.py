@@ -2,7 +2,7 @@
 digest of the batch is assembled from those pieces with only its reader's values filled in.
 
 The templates stay the single source of the markup. A card depends on its paper (title, authors, summary,
-upvotes, code link) and on five values of the reader's (position, reason and three signed links); the layout
+upvotes, which links it has) and on the reader's values (``PER_PICK``: number, position, reason, links); the layout
 around the cards depends only on how many picks and trending papers there are. So each is rendered once with
 unique placeholders standing in for the reader's values, the output is split at the placeholders, and a digest
 is the pieces joined with its reader's values escaped exactly as Jinja would (HTML: ``markupsafe.escape``;
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 MESSAGE = "daily-digest"
 # A reader's values in one card, and in the layout around the cards; everything else is the same for every reader.
-PER_PICK = ("position", "reason", "url", "more_url", "less_url")
+PER_PICK = ("number", "position", "reason", "url", "pdf_url", "code_url", "project_url", "more_url", "less_url")
 PER_DIGEST = (
     "email",
     "digest_date",
@@ -58,6 +58,8 @@ PER_DIGEST = (
     "unsubscribe_url",
     "subject",
 )
+# Everything ``subject.txt`` reads: a batch renders each different subject once.
+SUBJECT_KEYS = ("subject_title", "paper_count", "subject_date")
 _READER_PICK = frozenset(PER_PICK)
 _READER_DIGEST = frozenset({*PER_DIGEST, "picks", "trending"})
 
@@ -318,7 +320,7 @@ class DigestAssembler:
         return text, text_json, form.fill(htmls), form.fill_json(htmls_json)
 
     def _subject(self, context: dict[str, Any]) -> str:
-        key = (context["top_title"], context["paper_count"], context["date_label"])
+        key = tuple(context[name] for name in SUBJECT_KEYS)
         subject = self._subjects.get(key)
         if subject is None:
             template = self.templates.text.get_template(f"{self.message}/subject.txt")

@@ -15,6 +15,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from service import get_db
 from service.links import RESOURCES
 from service.models import Paper
+from service.paper_urls import paper_path
 from service.subscribers.tokens import DeliveryClaim
 from service.subscribers.tracking import record_click, record_feedback, resolve_click
 from service.web.access import pick_claim_or_abort
@@ -57,7 +58,8 @@ def click(token: str, resource: str):
         if target.url is None:
             if resource != "abs":
                 abort(404, description="This paper has no such link.")
-            return render_template("web/paper.html", paper=session.get(Paper, target.paper_id))
+            paper = session.get(Paper, target.paper_id)
+            return redirect(paper_path(paper), code=302)  # no page elsewhere: the paper's page on our site
     finally:
         session.close()
     return redirect(target.url, code=302)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 
 import pytest
 
@@ -76,7 +77,8 @@ def test_digest_shows_picks_trending_and_footer(runtime):
         assert "Author 1" in body
         assert "Abstract of paper 1" in body
         assert "99 upvotes" in body
-        assert "https://github.com/owner/repo" in body
+        assert "https://github.com/" not in body  # the code link is tracked too: /c/<token>/code
+        assert re.search(r"https://paperboy\.test/c/[\w.-]+/code\b", body)
         assert "https://paperboy.test/c/" in body  # tracked click links
         assert "https://paperboy.test/feedback/" in body
         assert "https://paperboy.test/preferences/" in body
@@ -94,7 +96,7 @@ def test_hostile_paper_text_stays_text_and_injects_no_header(runtime):
     assert parsed["Bcc"] is None and "evil@example.com" not in str(parsed["To"])
     subject = parsed["Subject"]
     assert "\n" not in subject and "\r" not in subject
-    assert "Über-Ñets" in subject and "Tuesday, 3 June 2025" in subject
+    assert subject.startswith('Paperboy · Tue 3 Jun: <script>alert("x")</script> Bounds & ') and len(subject) <= 80
     html = parsed.get_body(("html",)).get_content()
     text = parsed.get_body(("plain",)).get_content()
     assert "<script>" not in html and "&lt;script&gt;alert(" in html
@@ -117,8 +119,10 @@ def test_text_only_subscribers_get_no_html_part(runtime):
 def test_click_tracking_opt_out_links_straight_to_the_paper(runtime):
     parsed = _mime(runtime, _delivery(runtime, hostile=False, tracking_enabled=False))
     html = parsed.get_body(("html",)).get_content()
+    text = parsed.get_body(("plain",)).get_content()
     assert 'href="https://arxiv.org/abs/2506.00001"' in html
-    assert "https://paperboy.test/c/" not in html
+    assert 'href="https://github.com/owner/repo"' in html and "Code: https://github.com/owner/repo" in text
+    assert "https://paperboy.test/c/" not in html and "https://paperboy.test/c/" not in text
 
 
 def test_css_is_inlined_once_when_the_template_loads_not_per_message(runtime):
