@@ -21,7 +21,7 @@ from service.digest.render import RenderedMessage, clean_text, templates
 from service.models import Delivery, ModelVersion, Paper, Subscriber
 from service.paper_urls import abs_url, code_url, paper_path, pdf_url, project_url, safe_url
 from service.runtime import Runtime
-from service.wording import plural
+from service.wording import ellipsize, plural
 
 SUMMARY_CHARS = 320
 SUBJECT_CHARS = 80  # what a phone's inbox list shows, roughly; longer subjects are cut there anyway
@@ -108,16 +108,6 @@ def date_label(day: dt.date) -> str:
 def short_date(day: dt.date) -> str:
     """``Tue 3 Jun``: the date in the subject."""
     return f"{day.strftime('%a')} {day.day} {day.strftime('%b')}"
-
-
-def ellipsize(text: str, limit: int) -> str:
-    """``text`` in at most ``limit`` characters, cut at a word with "…" when it is longer."""
-    if len(text) <= limit:
-        return text
-    cut = text[: max(1, limit - 1)]
-    if " " in cut.strip():
-        cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip(" ,;:.-–—") + "…"
 
 
 def subject_title(title: str, day: str, paper_count: int) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from service import get_db, get_settings
 from service.models import Paper
 from service.paper_urls import RESOLVERS, paper_key, paper_path, parse_paper_key, resource_url, safe_url
+from service.wording import ellipsize
 
 bp = Blueprint("papers", __name__)
 
@@ -44,9 +45,7 @@ def paper_page(key: str):
     if key != canonical:  # an old slug, or a paper that has an arXiv id now: one address per paper
         return redirect(url_for("papers.paper_page", key=canonical), code=301)
     summary = " ".join((paper.ai_summary or paper.abstract or "").split())
-    description = (
-        summary if len(summary) <= DESCRIPTION_CHARS else summary[: DESCRIPTION_CHARS - 1].rsplit(" ", 1)[0] + "…"
-    )
+    description = ellipsize(summary, DESCRIPTION_CHARS)
     return render_template(
         "web/paper.html",
         paper=paper,
