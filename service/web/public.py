@@ -8,11 +8,12 @@ from flask import Blueprint, render_template, request
 
 from service import get_db, get_runtime
 from service.subscribers.addresses import InvalidEmail
-from service.subscribers.lifecycle import confirm
+from service.subscribers.lifecycle import CONFIRMED, confirm
 from service.subscribers.preferences import parse_list
 from service.subscribers.requests import request_subscription
-from service.web.access import subscriber_link, subscriber_or_abort
+from service.web.access import subscriber_or_abort
 from service.web.limits import per_address, per_ip
+from service.web.personal import remember_reader
 from service.web.trending import trending_papers
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,13 @@ def subscribe():
 
 @bp.get("/confirm/<token>")
 def confirm_page(token: str):
-    """Show a confirm button: a link scanner's GET must not confirm anything."""
+    """Show a confirm button: a link scanner's GET must not confirm anything. A link already used says so and
+    leads to the preferences instead."""
     with get_db().session() as session:
         subscriber = subscriber_or_abort(session, "confirm", token)
+        if subscriber.status == CONFIRMED:
+            preferences_url = remember_reader(subscriber)
+            return render_template("web/confirmed.html", preferences_url=preferences_url, already=True)
         return render_template("web/confirm.html", token=token, subscriber=subscriber)
 
 
@@ -77,6 +82,6 @@ def confirm_page(token: str):
 def confirm_post(token: str):
     with get_db().session() as session:
         subscriber = subscriber_or_abort(session, "confirm", token)
-        confirm(session, subscriber)
-        preferences_url = subscriber_link("manage.preferences", "preferences", subscriber)
-    return render_template("web/confirmed.html", preferences_url=preferences_url)
+        changed = confirm(session, subscriber)
+        preferences_url = remember_reader(subscriber)
+    return render_template("web/confirmed.html", preferences_url=preferences_url, already=not changed)

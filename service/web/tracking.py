@@ -11,14 +11,16 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
 
-from service import get_db
+from service import get_db, get_runtime
 from service.links import RESOURCES
-from service.models import Paper
+from service.models import Paper, Subscriber
 from service.paper_urls import paper_path
 from service.subscribers.tokens import DeliveryClaim
-from service.subscribers.tracking import record_click, record_feedback, resolve_click
+from service.subscribers.tracking import ClickTarget, record_click, record_feedback, resolve_click, undo_feedback
 from service.web.access import pick_claim_or_abort
+from service.web.personal import remember_reader
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,9 @@ def feedback_page(token: str, kind: str | None):
     with get_db().session() as session:
         target = _feedback_target(session, claim)
         action = url_for("tracking.feedback_post", token=token, **({"kind": kind} if kind else {}))
+        subscriber = session.get(Subscriber, target.subscriber_id)
+        if subscriber is not None:
+            remember_reader(subscriber)
         return render_template("web/feedback.html", action=action, kind=chosen, title=target.title)
 
 
@@ -98,4 +103,40 @@ def feedback_post(token: str, kind: str | None):
     with get_db().session() as session:
         target = _feedback_target(session, claim)
         record_feedback(session, delivery_id=claim.delivery_id, paper_id=target.paper_id, kind=chosen)
-    return render_template("web/feedback_done.html", kind=chosen, title=target.title)
+        return _feedback_answer(session, token, kind, claim, target, chosen, undone=False)
+
+
+@bp.post("/feedback/<token>/undo", defaults={"kind": None})
+@bp.post("/feedback/<token>/<kind>/undo")
+def feedback_undo(token: str, kind: str | None):
+    """Take the answer back (a mistaken tap on a phone happens): the next training no longer sees it."""
+    claim, chosen = _feedback_claim(token, kind)
+    with get_db().session() as session:
+        target = _feedback_target(session, claim)
+        undo_feedback(session, delivery_id=claim.delivery_id, paper_id=target.paper_id, kind=chosen)
+        return _feedback_answer(session, token, kind, claim, target, chosen, undone=True)
+
+
+def _feedback_answer(
+    session: Session,
+    token: str,
+    kind: str | None,
+    claim: DeliveryClaim,
+    target: ClickTarget,
+    chosen: str,
+    *,
+    undone: bool,
+) -> str:
+    """The page after an answer or its undo: what happened, the way to undo (or redo) it, the ways back."""
+    subscriber = session.get(Subscriber, target.subscriber_id)
+    route = {"kind": kind} if kind else {}
+    return render_template(
+        "web/feedback_done.html",
+        kind=chosen,
+        title=target.title,
+        undone=undone,
+        undo_action=url_for("tracking.feedback_undo", token=token, **route),
+        redo_action=url_for("tracking.feedback_post", token=token, **route),
+        digest_url=get_runtime().links.digest(claim.delivery_id, subscriber.link_key) if subscriber else None,
+        preferences_url=remember_reader(subscriber) if subscriber else None,
+    )

@@ -56,13 +56,23 @@ def test_the_destination_cannot_be_chosen_by_the_link(client, web_rt, sent):
     assert client.get(f"/c/{forged}").status_code == 404
 
 
-def test_a_paper_without_a_safe_url_shows_its_page_instead(client, web_rt, sent):
+def test_a_paper_without_a_safe_url_leads_to_its_page_here(client, web_rt, sent):
     _subscriber, delivery, papers = sent
-    for paper in papers[1:]:
+    for paper, slug in zip(papers[1:], ("unlinked-paper", "hostile-link"), strict=True):
         answer = client.get(click_path(web_rt, delivery, paper, 1), headers={"User-Agent": BROWSER})
-        assert answer.status_code == 200 and "Location" not in answer.headers
-        assert "no link yet" in answer.text
+        assert answer.status_code == 302 and answer.headers["Location"] == f"/papers/{paper}-{slug}"
+        page = client.get(answer.headers["Location"])
+        assert page.status_code == 200 and "no link to this paper" in page.text
+        assert "javascript:" not in page.text
     assert len(interactions(web_rt)) == 2
+
+
+def test_an_arxiv_search_is_not_a_destination(client, web_rt):
+    searched = add_paper(web_rt, "Found by title", url="https://arxiv.org/search/?query=Found+by+title&searchtype=title")
+    subscriber = add_subscriber(web_rt)
+    delivery = add_delivery(web_rt, subscriber.id, [searched])
+    answer = client.get(click_path(web_rt, delivery, searched, 1), headers={"User-Agent": BROWSER})
+    assert answer.headers["Location"] == f"/papers/{searched}-found-by-title"
 
 
 @pytest.mark.parametrize("token", ["nonsense", "a.b.c"])
