@@ -68,7 +68,9 @@ def test_a_paper_without_a_safe_url_leads_to_its_page_here(client, web_rt, sent)
 
 
 def test_an_arxiv_search_is_not_a_destination(client, web_rt):
-    searched = add_paper(web_rt, "Found by title", url="https://arxiv.org/search/?query=Found+by+title&searchtype=title")
+    searched = add_paper(
+        web_rt, "Found by title", url="https://arxiv.org/search/?query=Found+by+title&searchtype=title"
+    )
     subscriber = add_subscriber(web_rt)
     delivery = add_delivery(web_rt, subscriber.id, [searched])
     answer = client.get(click_path(web_rt, delivery, searched, 1), headers={"User-Agent": BROWSER})
