@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select, text
 
@@ -163,6 +165,23 @@ def test_feedback_get_asks_and_post_records(client, web_rt, sent):
     client.post(path, data={"csrf_token": csrf_from(page.text)})  # twice: still one
     [more] = interactions(web_rt, "more")
     assert (more.subscriber_id, more.paper_id, more.delivery_id) == (subscriber.id, papers[0], delivery)
+
+
+def test_feedback_can_be_undone_and_leads_back(client, web_rt, sent):
+    _subscriber, delivery, papers = sent
+    path = feedback_path(web_rt, delivery, papers[0], "more")
+    done = client.post(path, data={"csrf_token": csrf_from(client.get(path).text)})
+    assert len(interactions(web_rt, "more")) == 1
+    back = re.search(r'href="https://paperboy\.test(/digest/[^"]+)">Back to the digest', done.text).group(1)
+    assert client.get(back).status_code == 200
+    own = re.search(r'href="(/preferences/[^"]+)">Your preferences', done.text).group(1)
+    assert client.get(own).status_code == 200
+    undo = re.search(r'<form method="post" action="([^"]+)">', done.text).group(1)
+    assert undo == f"{path}/undo"
+    undone = client.post(undo, data={"csrf_token": csrf_from(done.text)})
+    assert undone.status_code == 200 and "Taken back" in undone.text
+    assert interactions(web_rt, "more") == []
+    assert client.post(undo, data={}).status_code == 400  # an undo is a form like the answer: CSRF-checked
 
 
 def test_feedback_less_needs_csrf(client, web_rt, sent):
