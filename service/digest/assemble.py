@@ -117,12 +117,13 @@ class Form:
     character on its own, so the literals are escaped once per batch, not once per digest.
     """
 
-    __slots__ = ("_get", "_joined", "_joined_json", "_tidied", "joins_cleanly", "literals", "names")
+    __slots__ = ("_get", "_joined", "_joined_json", "_tidied", "joins_cleanly", "literals", "names", "used")
 
     def __init__(self, rendered: str, allowed: Sequence[str]) -> None:
         parts = _SLOT.split(rendered)
         self.literals: tuple[str, ...] = tuple(parts[0::2])
         self.names: tuple[str, ...] = tuple(parts[1::2])
+        self.used = frozenset(self.names)
         unknown = set(self.names) - set(allowed)
         if unknown or any(_OPEN in literal for literal in self.literals):
             raise ValueError(f"the template changed a placeholder: {sorted(unknown) or 'mangled'}")
@@ -208,6 +209,7 @@ def _card_key(pick: dict[str, Any]) -> tuple:
 # text without the join needing cleaning again (see ``Form.joins_cleanly``), HTML (as autoescape prints it), and
 # the ``json_chars`` of the text and of the HTML.
 Shown = tuple[str, bool, str, str, str]
+_UNUSED: Shown = ("", True, "", "", "")  # a value no form of the card prints
 
 
 def _shown(value: Any) -> Shown:
@@ -307,17 +309,20 @@ class DigestAssembler:
         The text is what the finalizer makes of the card the macro prints, which is the filled form itself when
         every piece is clean and joins cleanly (URLs, numbers, most reasons)."""
         key = _card_key(pick)
-        texts, joins, texts_json, htmls, htmls_json = zip(*(self.shown(pick[name]) for name in PER_PICK), strict=True)
         form = self._card_form(key, pick, html=False)
+        html_form = self._card_form(key, pick, html=True) if html else None
+        # only the values the card prints (a paper without a PDF prints no PDF link)
+        used = form.used if html_form is None else form.used | html_form.used
+        shown = [self.shown(pick[name]) if name in used else _UNUSED for name in PER_PICK]
+        texts, joins, texts_json, htmls, htmls_json = zip(*shown, strict=True)
         if form.joins_cleanly and all(joins):
             text, text_json = form.fill(texts), form.fill_json(texts_json)
         else:
             text = clean_text(form.fill(texts))
             text_json = json_chars(text)
-        if not html:
+        if html_form is None:
             return text, text_json, None, None
-        form = self._card_form(key, pick, html=True)
-        return text, text_json, form.fill(htmls), form.fill_json(htmls_json)
+        return text, text_json, html_form.fill(htmls), html_form.fill_json(htmls_json)
 
     def _subject(self, context: dict[str, Any]) -> str:
         key = tuple(context[name] for name in SUBJECT_KEYS)

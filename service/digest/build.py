@@ -119,7 +119,9 @@ def subject_title(title: str, day: str, paper_count: int) -> str:
 
 def shown_reason(reason: str, upvotes: int) -> str:
     """The reason as the card shows it: "trending: 12 upvotes" says again what the card's upvotes say."""
-    return "trending today" if upvotes and _UPVOTES_REASON.match(reason) else reason
+    if upvotes and reason.startswith("trending: ") and _UPVOTES_REASON.match(reason):
+        return "trending today"
+    return reason
 
 
 def digest_headers(
