@@ -115,11 +115,6 @@ def emit(report: dict[str, Any], as_json: bool, human: str) -> None:
         click.echo(human)
 
 
-def fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
 def show_progress(as_json: bool) -> bool:
     """A bar only for a person at a terminal: never in ``--json`` runs, pipes or logs."""
     return not as_json and sys.stderr.isatty()
