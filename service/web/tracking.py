@@ -9,16 +9,16 @@ A link whose delivery is gone, or that names an id now belonging to someone else
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
-from sqlalchemy.orm import Session
 
 from service import get_db, get_runtime
 from service.links import RESOURCES
 from service.models import Paper, Subscriber
 from service.paper_urls import paper_path
 from service.subscribers.tokens import DeliveryClaim
-from service.subscribers.tracking import ClickTarget, record_click, record_feedback, resolve_click, undo_feedback
+from service.subscribers.tracking import record_click, record_feedback, resolve_click, undo_feedback
 from service.web.access import pick_claim_or_abort
 from service.web.personal import remember_reader
 
@@ -99,44 +99,32 @@ def feedback_page(token: str, kind: str | None):
 @bp.post("/feedback/<token>", defaults={"kind": None})
 @bp.post("/feedback/<token>/<kind>")
 def feedback_post(token: str, kind: str | None):
-    claim, chosen = _feedback_claim(token, kind)
-    with get_db().session() as session:
-        target = _feedback_target(session, claim)
-        record_feedback(session, delivery_id=claim.delivery_id, paper_id=target.paper_id, kind=chosen)
-        return _feedback_answer(session, token, kind, claim, target, chosen, undone=False)
+    return _answer(token, kind, record_feedback, undone=False)
 
 
 @bp.post("/feedback/<token>/undo", defaults={"kind": None})
 @bp.post("/feedback/<token>/<kind>/undo")
 def feedback_undo(token: str, kind: str | None):
     """Take the answer back (a mistaken tap on a phone happens): the next training no longer sees it."""
+    return _answer(token, kind, undo_feedback, undone=True)
+
+
+def _answer(token: str, kind: str | None, act: Callable[..., bool], *, undone: bool) -> str:
+    """Record (``record_feedback``) or take back (``undo_feedback``) an answer; the page then says what happened,
+    offers the way to undo (or redo) it, and the ways back: the digest, the reader's preferences."""
     claim, chosen = _feedback_claim(token, kind)
     with get_db().session() as session:
         target = _feedback_target(session, claim)
-        undo_feedback(session, delivery_id=claim.delivery_id, paper_id=target.paper_id, kind=chosen)
-        return _feedback_answer(session, token, kind, claim, target, chosen, undone=True)
-
-
-def _feedback_answer(
-    session: Session,
-    token: str,
-    kind: str | None,
-    claim: DeliveryClaim,
-    target: ClickTarget,
-    chosen: str,
-    *,
-    undone: bool,
-) -> str:
-    """The page after an answer or its undo: what happened, the way to undo (or redo) it, the ways back."""
-    subscriber = session.get(Subscriber, target.subscriber_id)
-    route = {"kind": kind} if kind else {}
-    return render_template(
-        "web/feedback_done.html",
-        kind=chosen,
-        title=target.title,
-        undone=undone,
-        undo_action=url_for("tracking.feedback_undo", token=token, **route),
-        redo_action=url_for("tracking.feedback_post", token=token, **route),
-        digest_url=get_runtime().links.digest(claim.delivery_id, subscriber.link_key) if subscriber else None,
-        preferences_url=remember_reader(subscriber) if subscriber else None,
-    )
+        act(session, delivery_id=claim.delivery_id, paper_id=target.paper_id, kind=chosen)
+        subscriber = session.get(Subscriber, target.subscriber_id)
+        route = {"kind": kind} if kind else {}
+        return render_template(
+            "web/feedback_done.html",
+            kind=chosen,
+            title=target.title,
+            undone=undone,
+            undo_action=url_for("tracking.feedback_undo", token=token, **route),
+            redo_action=url_for("tracking.feedback_post", token=token, **route),
+            digest_url=get_runtime().links.digest(claim.delivery_id, subscriber.link_key) if subscriber else None,
+            preferences_url=remember_reader(subscriber) if subscriber else None,
+        )
