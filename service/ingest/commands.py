@@ -31,7 +31,8 @@ def ingest(ctx: click.Context, targets: tuple[str, ...], source: str | None, ret
         f"{plural(data['new_papers'], 'new paper')}, {data['updated_papers']:,} updated, {len(data['failed']):,} failed"
         + (f" ({plural(report.unchanged, 'page')} already ingested: unchanged)" if report.unchanged else "")
         + (
-            f"\n  skipped {plural(len(report.skipped), 'file')} that are not pages (e.g. {report.skipped[0]})"
+            f"\n  skipped {plural(len(report.skipped), 'file')} that "
+            f"{'is not a page' if len(report.skipped) == 1 else 'are not pages'} (e.g. {report.skipped[0]})"
             if report.skipped
             else ""
         )

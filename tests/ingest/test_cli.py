@@ -62,4 +62,4 @@ def test_documents_beside_pages_are_listed_not_read(runtime: Runtime, tmp_path: 
     (folder / "page.txt").write_bytes((SAMPLES / "04_layout_c.txt").read_bytes())
     result = _run(runtime, str(folder))
     assert result.exit_code == 0, result.output
-    assert "1 pages, 17 entries" in result.stdout and "skipped 1 files that are not pages" in result.stdout
+    assert "1 page, 17 entries" in result.stdout and "skipped 1 file that is not a page" in result.stdout
