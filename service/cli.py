@@ -9,10 +9,21 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
-from service.cli_support import emit, get_runtime, json_option
+from service.cli_support import (
+    emit,
+    first_line,
+    get_runtime,
+    instance_overrides,
+    json_option,
+    locate_database,
+    progress_bar,
+    require_schema,
+    show_progress,
+)
 from service.config import ConfigError
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -35,7 +46,7 @@ def main(ctx: click.Context, instance: Path | None) -> None:
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create or upgrade the database schema (Alembic, to head)."""
-    rt = get_runtime(ctx)
+    rt = get_runtime(ctx, needs_schema=False)
     rt.db.upgrade()
     click.echo(f"database ready: {rt.db.engine.url.render_as_string(hide_password=True)}")
 
@@ -49,15 +60,21 @@ def init(ctx: click.Context) -> None:
 def simulate(ctx: click.Context, n_subscribers: int, days: int, seed: int, as_json: bool) -> None:
     """Create simulated confirmed subscribers with hidden tastes and a position-biased click history."""
     from service.simulate import simulate_population
+    from service.wording import plural
 
     rt = get_runtime(ctx)
-    report = simulate_population(rt, n_subscribers=n_subscribers, days=days, seed=seed)
-    emit(
-        report,
-        as_json,
-        f"simulated {report['subscribers']} subscribers over {report['days']} days: "
-        f"{report['sent']} papers shown, {report['clicks']} clicks",
+    with progress_bar("simulate", days, show_progress(as_json), unit="day") as progress:
+        try:
+            report = simulate_population(rt, n_subscribers=n_subscribers, days=days, seed=seed, progress=progress)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+    human = (
+        f"simulated {plural(report['subscribers'], 'new reader')} over {plural(report['days'], 'day')}: "
+        f"{plural(report['sent'], 'paper')} shown, {plural(report['clicks'], 'click')}"
     )
+    if not report["subscribers"]:
+        human += f" (the readers of seed {seed} exist already: pass another --seed for more)"
+    emit(report, as_json, human)
 
 
 @main.command()
@@ -66,13 +83,13 @@ def simulate(ctx: click.Context, n_subscribers: int, days: int, seed: int, as_js
 @click.pass_context
 def daily(ctx: click.Context, digest_date: dt.datetime | None, as_json: bool) -> None:
     """The whole daily job: ingest the inbox and the recent listings (re-read days, arXiv feeds), train, send."""
-    from service.daily import run_daily
+    from service.daily import describe_daily, run_daily
 
     rt = get_runtime(ctx)
     day = digest_date.date() if digest_date else dt.datetime.now(dt.UTC).date()
     report = run_daily(rt, day)
-    emit(report, as_json, "\n".join(f"{k}: {v}" for k, v in report.items()))
-    if not report.get("ok", False):
+    emit(report, as_json, describe_daily(report))
+    if not report["ok"]:
         raise SystemExit(1)
 
 
@@ -93,21 +110,50 @@ def daily(ctx: click.Context, digest_date: dt.datetime | None, as_json: bool) ->
 @click.option("--subscribers", "n_subscribers", type=click.IntRange(1), default=12, show_default=True)
 @click.option("--days", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-def demo(demo_dir: Path, pages: Path | None, n_subscribers: int, days: int, seed: int) -> None:
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=5000,
+    show_default=True,
+    help="Port of the demo's web server (the emails' links point at http://127.0.0.1:PORT).",
+)
+def demo(demo_dir: Path, pages: Path | None, n_subscribers: int, days: int, seed: int, port: int) -> None:
     """Run the whole daily job on sample pages into a fresh folder, with no server needed."""
-    from service.demo import run_demo
+    from service.demo import DemoError, run_demo
 
-    run_demo(demo_dir, pages=pages, n_subscribers=n_subscribers, days=days, seed=seed, echo=click.echo)
+    try:
+        run_demo(demo_dir, pages=pages, n_subscribers=n_subscribers, days=days, seed=seed, port=port, echo=click.echo)
+    except DemoError as exc:
+        raise click.ClickException(f"the demo stopped: {exc}") from exc
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
-    """Development web server (production: gunicorn "service:create_app()")."""
-    from service import create_app
+@click.option("--port", type=click.IntRange(1, 65535), help="Default: BASE_URL's port when it is local, else 5000.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int | None) -> None:
+    """Development web server for the instance (production: gunicorn "service:create_app()").
 
-    create_app().run(host=host, port=port)
+    Links it builds start with BASE_URL; unset, that is this server's own address.
+    """
+    from service import create_app
+    from service.config import Settings
+
+    overrides = instance_overrides(ctx)
+    require_schema(locate_database(overrides))
+    base_url = overrides.get("BASE_URL") or os.environ.get("BASE_URL")
+    if port is None:
+        parts = urlsplit(base_url or "")
+        port = parts.port if base_url and parts.hostname in LOCAL_HOSTS and parts.port else 5000
+    if not base_url:
+        overrides["BASE_URL"] = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
+    app = create_app(overrides)
+    settings: Settings = app.config["PAPERBOY"]
+    click.echo(f"Paperboy for {settings.INSTANCE_DIR} on http://{host}:{port}/ (links: {settings.BASE_URL})")
+    app.run(host=host, port=port)
 
 
 def _register_area_commands() -> None:
@@ -123,7 +169,12 @@ _register_area_commands()
 
 
 def run() -> None:
+    """The console script: expected failures end in one line on stderr and a non-zero exit, never a traceback."""
+    from sqlalchemy.exc import OperationalError
+
     try:
         main(standalone_mode=True)
     except ConfigError as exc:
-        raise SystemExit(f"configuration error: {exc}") from exc
+        raise SystemExit(f"Error: configuration: {exc}") from None
+    except OperationalError as exc:
+        raise SystemExit(f"Error: the database did not answer: {first_line(exc)}") from None

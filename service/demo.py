@@ -1,15 +1,23 @@
 """``paperboy demo``: the whole daily job on sample pages, in a fresh folder, with no server running.
 
 Ingest → simulated readers with a click history → train → one personalised digest each, as .eml files.
+
+The folder is a self-contained instance: a marker file (``DEMO_MARKER``) records the demo's ``BASE_URL``, and
+``paperboy --instance FOLDER …`` (``serve`` included) then uses the folder's database, outbox and models whatever
+the environment says, so the server the demo suggests is the one its emails' links point at.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shlex
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -17,28 +25,57 @@ from service.models import Delivery, Paper
 from service.runtime import Runtime
 
 SAMPLE_PAGES = Path(__file__).parent / "samples" / "pages"
+DEMO_MARKER = "paperboy-demo.json"
+DEFAULT_PORT = 5000
 
 
 class DemoError(RuntimeError):
     """A demo stage did not do its job; the message names the stage."""
 
 
-def demo_runtime(folder: Path) -> Runtime:
+def demo_settings(folder: Path, base_url: str) -> dict[str, Any]:
     """Everything inside ``folder``, whatever the environment says: no broker, outbox delivery, SQLite."""
     folder = folder.resolve()
-    return Runtime.from_env(
-        {
-            "INSTANCE_DIR": folder,
-            "DATABASE_URL": f"sqlite:///{folder / 'paperboy.db'}",
-            "OUTBOX_DIR": folder / "outbox",
-            "MODEL_DIR": folder / "models",
-            "INBOX_DIR": folder / "inbox",
-            "CELERY_BROKER_URL": "",
-            "EMAIL_BACKEND": "outbox",
-            "PAPERBOY_ENV": "development",
-            "SECRET_KEY": "",
-        }
-    )
+    return {
+        "INSTANCE_DIR": folder,
+        "DATABASE_URL": f"sqlite:///{folder / 'paperboy.db'}",
+        "OUTBOX_DIR": folder / "outbox",
+        "MODEL_DIR": folder / "models",
+        "INBOX_DIR": folder / "inbox",
+        "CELERY_BROKER_URL": "",
+        "EMAIL_BACKEND": "outbox",
+        "PAPERBOY_ENV": "development",
+        "SECRET_KEY": "",
+        "BASE_URL": base_url,
+    }
+
+
+def demo_overrides(folder: Path) -> dict[str, Any] | None:
+    """The demo's settings when ``folder`` is a demo's folder (it holds ``DEMO_MARKER``), else None."""
+    marker = folder / DEMO_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        base_url = str(json.loads(marker.read_text(encoding="utf-8"))["base_url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        base_url = demo_base_url(DEFAULT_PORT)
+    return demo_settings(folder, base_url)
+
+
+def demo_base_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def demo_runtime(folder: Path, port: int = DEFAULT_PORT) -> Runtime:
+    return Runtime.from_env(demo_settings(folder, demo_base_url(port)))
+
+
+def program_name() -> str:
+    """How the person ran ``paperboy`` (``.venv/bin/paperboy`` from ``make demo``), for commands we print."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if Path(argv0).name == "paperboy":
+        return shlex.quote(argv0)
+    return f"{shlex.quote(sys.executable)} -m service"
 
 
 def run_demo(
@@ -48,18 +85,22 @@ def run_demo(
     n_subscribers: int = 12,
     days: int = 10,
     seed: int = 7,
+    port: int = DEFAULT_PORT,
     echo: Callable[[str], None] = print,
 ) -> dict[str, object]:
-    """Run the demo into ``folder`` (emptied first) and return what it did."""
+    """Run the demo into ``folder`` (emptied first) and return what it did.
+
+    Its emails link to ``http://127.0.0.1:<port>``: the server ``paperboy --instance <folder> serve`` starts.
+    """
     from service.digest import send_due_digests
     from service.ingest import ingest_targets
     from service.recommend import train_model
     from service.simulate import simulate_population
 
     started = time.perf_counter()
-    if folder.exists():
-        shutil.rmtree(folder)
-    rt = demo_runtime(folder)
+    empty_demo_folder(folder)
+    rt = demo_runtime(folder, port)
+    (folder / DEMO_MARKER).write_text(json.dumps({"base_url": rt.settings.BASE_URL}) + "\n", encoding="utf-8")
     try:
         rt.db.upgrade()
         source = pages or SAMPLE_PAGES
@@ -93,15 +134,16 @@ def run_demo(
             f"failed {sent['failed']}"
         )
         if sent["failed"] or not sent["sent"]:
-            raise DemoError(f"send: {sent}")
+            raise DemoError(f"send: {sent['sent']} digests sent, {sent['failed']} failed")
 
         distinct = _describe_digests(rt, today, echo)
         outbox = rt.settings.OUTBOX_DIR
         n_files = len(list(Path(outbox).glob("*.eml")))
         elapsed = time.perf_counter() - started
-        echo(f"\n{n_files} emails in {outbox} ({distinct} different selections) — done in {elapsed:.1f}s.")
-        echo("Open one with any mail client, or look at the web side:")
-        echo(f"  .venv/bin/paperboy --instance {folder} serve   # then http://127.0.0.1:5000/")
+        echo(f"\n{n_files} emails in {outbox} ({distinct} different selections), done in {elapsed:.1f}s.")
+        echo("Open one with any mail client. Every link in them opens on the demo's own web server:")
+        echo(f"  {serve_command(folder)}")
+        echo(f"then visit {rt.settings.BASE_URL}/ (Ctrl+C stops the server).")
         return {
             "ingest": ingested,
             "simulate": simulated,
@@ -113,6 +155,28 @@ def run_demo(
         }
     finally:
         rt.close()
+
+
+# What a demo leaves in its folder: only a folder holding nothing else is emptied for the next run.
+DEMO_ENTRIES = {DEMO_MARKER, "paperboy.db", "paperboy.db-wal", "paperboy.db-shm", "outbox", "models", "inbox",
+                "secret_key"}  # fmt: skip
+
+
+def empty_demo_folder(folder: Path) -> None:
+    """Remove the previous demo in ``folder``; refuse (``DemoError``) to empty a folder that holds anything else."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise DemoError(f"{folder} is a file, not a folder: choose another --dir")
+    strangers = sorted(p.name for p in folder.iterdir() if p.name not in DEMO_ENTRIES)
+    if strangers:
+        raise DemoError(f"{folder} holds files a demo did not make ({', '.join(strangers[:3])}): choose another --dir")
+    shutil.rmtree(folder)
+
+
+def serve_command(folder: Path) -> str:
+    """The command that serves the demo in ``folder`` at the address its emails link to."""
+    return f"{program_name()} --instance {shlex.quote(str(folder))} serve"
 
 
 def _describe_digests(rt: Runtime, day: dt.date, echo: Callable[[str], None]) -> int:

@@ -12,6 +12,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from service.models import Delivery, Interaction, Paper, Subscriber
+from service.progress import Progress, quiet
 from service.runtime import Runtime
 from service.subscribers.lifecycle import create_confirmed
 
@@ -91,6 +93,7 @@ class Topic:
 def discover_topics(texts: Sequence[str], n_topics: int, seed: int, top_terms: int = 12) -> list[Topic]:
     """Topics in the papers (TF-IDF + NMF), each a handful of weighted terms: the raw material of tastes."""
     from sklearn.decomposition import NMF
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(
@@ -105,7 +108,9 @@ def discover_topics(texts: Sequence[str], n_topics: int, seed: int, top_terms: i
     vocabulary = np.asarray(vectorizer.get_feature_names_out())
     k = max(1, min(n_topics, matrix.shape[0] // 4, matrix.shape[1]))
     nmf = NMF(n_components=k, init="nndsvda", random_state=seed, max_iter=400)
-    nmf.fit(matrix)
+    with warnings.catch_warnings():  # topics good enough to draw tastes from; the warning would only alarm people
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        nmf.fit(matrix)
     topics = []
     for component in nmf.components_:
         order = np.argsort(component)[::-1][:top_terms]
@@ -174,8 +179,11 @@ def simulate_population(
     *,
     papers_per_email: int = 8,
     today: dt.date | None = None,
+    progress: Progress = quiet,
 ) -> dict[str, Any]:
     """Create ``n_subscribers`` confirmed simulated readers and ``days`` days of emails and clicks.
+
+    ``progress`` is called once per simulated day. Raises ``ValueError`` when there are no papers to simulate on.
 
     Past emails show papers of the history set in a generic (upvote) order with some shuffling, so the
     history carries position bias but no personalisation. Re-running with the same seed adds nobody twice.
@@ -211,7 +219,7 @@ def simulate_population(
         sent, clicks = 0, 0
         if subscribers:
             sent, clicks = _simulate_history(
-                session, subscribers, active_profiles, papers, texts, days, papers_per_email, rng, today
+                session, subscribers, active_profiles, papers, texts, days, papers_per_email, rng, today, progress
             )
     return {
         "subscribers": len(subscribers),
@@ -234,6 +242,7 @@ def _simulate_history(
     per_email: int,
     rng: np.random.Generator,
     today: dt.date,
+    progress: Progress = quiet,
 ) -> tuple[int, int]:
     """Each past day: a slice of the history papers, shown in upvote order, clicked per the click model."""
     attraction = BASELINE_INTEREST + (1.0 - BASELINE_INTEREST) * _affinity_matrix(profiles, texts)
@@ -244,6 +253,7 @@ def _simulate_history(
     sent = clicks = 0
     for day_index, day_papers in enumerate(day_slices):
         if len(day_papers) == 0:
+            progress()
             continue
         when = dt.datetime.combine(today - dt.timedelta(days=days - day_index), dt.time(8, 0))
         noisy = upvotes[day_papers] + rng.normal(0, 1.0, len(day_papers))
@@ -272,6 +282,7 @@ def _simulate_history(
         if len(rows) > 50_000:
             session.execute(insert(Interaction), rows)
             rows = []
+        progress(f"day {day_index + 1}")
     if rows:
         session.execute(insert(Interaction), rows)
     return sent, clicks

@@ -1,4 +1,5 @@
-"""``paperboy daily``: the inbox's pages go out as digests even when the API cannot be reached."""
+"""``paperboy daily``: the inbox's pages go out as digests even when the API cannot be reached, and the run says
+that the fetch failed."""
 
 from __future__ import annotations
 
@@ -29,7 +30,29 @@ def test_daily_ingests_the_inbox_trains_and_sends_despite_a_failed_fetch(runtime
     assert "error" in report["fetch"]  # nothing listens on port 9: reported, not fatal
     assert report["train"]["status"] == "ready"
     assert send_counts(report["send"]) == {"planned": 1, "sent": 1, "skipped": 0, "failed": 0}
-    assert report["ok"] is True
+    assert report["failed_stages"] == ["fetch"] and report["ok"] is False  # the rest went on; the run still failed
     assert len(list(settings.OUTBOX_DIR.glob("*.eml"))) == 1
     again = run_daily(rt, dt.datetime.now(dt.UTC).date())
     assert again["send"]["sent"] == 0 and again["inbox"]["pages"] == 0
+
+
+def test_the_report_reads_as_one_line_a_stage() -> None:
+    from service.daily import describe_daily
+
+    report = {
+        "date": "2026-07-31",
+        "inbox": {"pages": 1, "entries": 1, "new_papers": 1, "updated_papers": 0, "failed": []},
+        "fetch": {"error": "FetchError: network error"},
+        "train": {"status": "ready", "model_version": 3, "n_items": 1, "n_users": 1, "n_interactions": 1, "fit_s": 0.5},
+        "send": {"planned": 1, "sent": 1, "skipped": 0, "failed": 0},
+        "failed_stages": ["fetch"],
+        "ok": False,
+    }
+    assert describe_daily(report).splitlines() == [
+        "daily run for 2026-07-31",
+        "  inbox  1 page, 1 entry: 1 new, 0 updated",
+        "  fetch  FAILED: FetchError: network error",
+        "  train  model v3 on 1 paper and 1 interaction of 1 reader in 0.5s",
+        "  send   1 digest planned, 1 sent, 0 skipped, 0 failed",
+        "failed: fetch",
+    ]

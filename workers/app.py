@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 import time
 from functools import lru_cache
 
@@ -67,6 +68,30 @@ def backoff_s(base: float, retries: int) -> float:
     import random
 
     return random.uniform(0, min(float(MAX_COUNTDOWN_S), base * 2**retries))  # noqa: S311 - jitter, not secrets
+
+
+NO_BROKER = (
+    "paperboy: CELERY_BROKER_URL is not set, so this {program} would wait on an in-memory queue that nothing else "
+    "can reach. Set it to the broker every process shares (e.g. CELERY_BROKER_URL=redis://127.0.0.1:6379/0); "
+    "without workers, `paperboy daily` and `paperboy send` run every task in their own process."
+)
+
+
+def refuse_without_broker(program: str, settings: Settings = SETTINGS) -> None:
+    """A worker or beat without a broker would look healthy and do nothing: stop it at once, saying why."""
+    if not settings.CELERY_BROKER_URL:
+        print(NO_BROKER.format(program=program), file=sys.stderr, flush=True)
+        raise SystemExit(2)
+
+
+@signals.celeryd_init.connect
+def _worker_needs_a_broker(**_kwargs: object) -> None:
+    refuse_without_broker("worker")
+
+
+@signals.beat_init.connect
+def _beat_needs_a_broker(**_kwargs: object) -> None:
+    refuse_without_broker("beat")
 
 
 @signals.worker_init.connect

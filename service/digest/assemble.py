@@ -2,7 +2,7 @@
 digest of the batch is assembled from those pieces with only its reader's values filled in.
 
 The templates stay the single source of the markup. A card depends on its paper (title, authors, summary,
-upvotes, code link) and on five values of the reader's (position, reason and three signed links); the layout
+upvotes, which links it has) and on the reader's values (``PER_PICK``: number, position, reason, links); the layout
 around the cards depends only on how many picks and trending papers there are. So each is rendered once with
 unique placeholders standing in for the reader's values, the output is split at the placeholders, and a digest
 is the pieces joined with its reader's values escaped exactly as Jinja would (HTML: ``markupsafe.escape``;
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 MESSAGE = "daily-digest"
 # A reader's values in one card, and in the layout around the cards; everything else is the same for every reader.
-PER_PICK = ("position", "reason", "url", "more_url", "less_url")
+PER_PICK = ("number", "position", "reason", "url", "pdf_url", "code_url", "project_url", "more_url", "less_url")
 PER_DIGEST = (
     "email",
     "digest_date",
@@ -58,6 +58,8 @@ PER_DIGEST = (
     "unsubscribe_url",
     "subject",
 )
+# Everything ``subject.txt`` reads: a batch renders each different subject once.
+SUBJECT_KEYS = ("subject_title", "paper_count", "subject_date")
 _READER_PICK = frozenset(PER_PICK)
 _READER_DIGEST = frozenset({*PER_DIGEST, "picks", "trending"})
 
@@ -115,12 +117,13 @@ class Form:
     character on its own, so the literals are escaped once per batch, not once per digest.
     """
 
-    __slots__ = ("_get", "_joined", "_joined_json", "_tidied", "joins_cleanly", "literals", "names")
+    __slots__ = ("_get", "_joined", "_joined_json", "_tidied", "joins_cleanly", "literals", "names", "used")
 
     def __init__(self, rendered: str, allowed: Sequence[str]) -> None:
         parts = _SLOT.split(rendered)
         self.literals: tuple[str, ...] = tuple(parts[0::2])
         self.names: tuple[str, ...] = tuple(parts[1::2])
+        self.used = frozenset(self.names)
         unknown = set(self.names) - set(allowed)
         if unknown or any(_OPEN in literal for literal in self.literals):
             raise ValueError(f"the template changed a placeholder: {sorted(unknown) or 'mangled'}")
@@ -206,6 +209,7 @@ def _card_key(pick: dict[str, Any]) -> tuple:
 # text without the join needing cleaning again (see ``Form.joins_cleanly``), HTML (as autoescape prints it), and
 # the ``json_chars`` of the text and of the HTML.
 Shown = tuple[str, bool, str, str, str]
+_UNUSED: Shown = ("", True, "", "", "")  # a value no form of the card prints
 
 
 def _shown(value: Any) -> Shown:
@@ -305,20 +309,23 @@ class DigestAssembler:
         The text is what the finalizer makes of the card the macro prints, which is the filled form itself when
         every piece is clean and joins cleanly (URLs, numbers, most reasons)."""
         key = _card_key(pick)
-        texts, joins, texts_json, htmls, htmls_json = zip(*(self.shown(pick[name]) for name in PER_PICK), strict=True)
         form = self._card_form(key, pick, html=False)
+        html_form = self._card_form(key, pick, html=True) if html else None
+        # only the values the card prints (a paper without a PDF prints no PDF link)
+        used = form.used if html_form is None else form.used | html_form.used
+        shown = [self.shown(pick[name]) if name in used else _UNUSED for name in PER_PICK]
+        texts, joins, texts_json, htmls, htmls_json = zip(*shown, strict=True)
         if form.joins_cleanly and all(joins):
             text, text_json = form.fill(texts), form.fill_json(texts_json)
         else:
             text = clean_text(form.fill(texts))
             text_json = json_chars(text)
-        if not html:
+        if html_form is None:
             return text, text_json, None, None
-        form = self._card_form(key, pick, html=True)
-        return text, text_json, form.fill(htmls), form.fill_json(htmls_json)
+        return text, text_json, html_form.fill(htmls), html_form.fill_json(htmls_json)
 
     def _subject(self, context: dict[str, Any]) -> str:
-        key = (context["top_title"], context["paper_count"], context["date_label"])
+        key = tuple(context[name] for name in SUBJECT_KEYS)
         subject = self._subjects.get(key)
         if subject is None:
             template = self.templates.text.get_template(f"{self.message}/subject.txt")

@@ -7,6 +7,7 @@ Picks are stored on the delivery (``Delivery.picks``) before sending, so the web
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -19,11 +20,17 @@ from service.digest.candidates import candidates_for
 from service.mail.addresses import display_address
 from service.mail.render import RenderedMessage, clean_text, templates
 from service.models import Delivery, ModelVersion, Paper, Subscriber
-from service.paper_urls import code_url, safe_url
+from service.paper_urls import abs_url, code_url, paper_path, pdf_url, project_url, safe_url
 from service.runtime import Runtime
+from service.wording import ellipsize, plural
 
 SUMMARY_CHARS = 320
+SUBJECT_CHARS = 80  # what a phone's inbox list shows, roughly; longer subjects are cut there anyway
 TRENDING = "trending"
+# The linked resources of a paper besides its abstract page, in the order a card lists them.
+RESOURCE_LINKS = {"pdf": pdf_url, "code": code_url, "project": project_url}
+# A reason that only repeats the upvotes the card already shows ("trending: 12 upvotes").
+_UPVOTES_REASON = re.compile(r"^trending: [0-9.,]+k? upvotes?$")
 
 
 # --- ranking ------------------------------------------------------------------------------------------------
@@ -81,9 +88,9 @@ def authors_line(paper: Paper, limit: int = 3) -> str:
     names = [clean_text(n).strip() for n in names if n and str(n).strip()]
     total = max(len(names), paper.author_count or 0)
     if not names:
-        return f"{total} authors" if total else ""
+        return plural(total, "author") if total else ""
     shown = ", ".join(names[:limit])
-    return f"{shown} et al. ({total} authors)" if total > limit else shown
+    return f"{shown} et al. ({plural(total, 'author')})" if total > limit else shown
 
 
 def short_summary(paper: Paper, limit: int = SUMMARY_CHARS) -> str:
@@ -95,7 +102,27 @@ def short_summary(paper: Paper, limit: int = SUMMARY_CHARS) -> str:
 
 
 def date_label(day: dt.date) -> str:
+    """``Tuesday, 3 June 2025``: the date under the email's header."""
     return f"{day.strftime('%A')}, {day.day} {day.strftime('%B %Y')}"
+
+
+def short_date(day: dt.date) -> str:
+    """``Tue 3 Jun``: the date in the subject."""
+    return f"{day.strftime('%a')} {day.day} {day.strftime('%b')}"
+
+
+def subject_title(title: str, day: str, paper_count: int) -> str:
+    """The first paper's title, shortened so that ``subject.txt`` ("Paperboy · <day>: <title> and N more") stays
+    within ``SUBJECT_CHARS``."""
+    fixed = len(f"Paperboy · {day}: ") + (len(f" and {paper_count - 1} more") if paper_count > 1 else 0)
+    return ellipsize(title, max(20, SUBJECT_CHARS - fixed))
+
+
+def shown_reason(reason: str, upvotes: int) -> str:
+    """The reason as the card shows it: "trending: 12 upvotes" says again what the card's upvotes say."""
+    if upvotes and reason.startswith("trending: ") and _UPVOTES_REASON.match(reason):
+        return "trending today"
+    return reason
 
 
 def digest_headers(
@@ -115,16 +142,28 @@ def _domain(mail_from: str) -> str:
     return mail_from.rsplit("@", 1)[-1].strip(" >") or "paperboy.localhost"
 
 
-def paper_view(paper: Paper) -> dict[str, Any]:
-    """What every digest shows of a paper, whoever it is for: computed once per batch, not once per email."""
-    return {
+def paper_view(paper: Paper, root: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """What every digest shows of a paper, whoever it is for, and its direct links (for readers who turned
+    tracking off): computed once per batch, not once per email.
+
+    ``root``: the site's URL (``BASE_URL`` without its slash), for the paper's own page, which is also where a
+    paper with no abstract page elsewhere links."""
+    upvotes = paper.upvotes or 0
+    page = root + paper_path(paper)
+    direct = {"url": abs_url(paper) or page, **{f"{n}_url": (f(paper) or "") for n, f in RESOURCE_LINKS.items()}}
+    shown = {
         "title": " ".join(clean_text(paper.title).split()),
         "authors": authors_line(paper),
         "summary": short_summary(paper),
-        "upvotes": paper.upvotes or 0,
-        "code_url": code_url(paper),
-        "direct_url": safe_url(paper.url),
+        "upvotes": upvotes,
+        "upvotes_label": plural(upvotes, "upvote"),
+        "arxiv_id": clean_text(paper.arxiv_id or ""),
+        "thumbnail": safe_url(paper.thumbnail) or "",
+        "page_url": page,
+        "page_path": paper_path(paper),
+        **{f"has_{name}": bool(direct[f"{name}_url"]) for name in RESOURCE_LINKS},
     }
+    return shown, direct
 
 
 def digest_context(
@@ -132,45 +171,54 @@ def digest_context(
     delivery: Delivery,
     subscriber: Subscriber,
     papers: dict[int, Paper],
-    views: dict[int, dict[str, Any]] | None = None,
+    views: dict[int, tuple[dict[str, Any], dict[str, str]]] | None = None,
 ) -> dict[str, Any]:
-    """The template context of one digest; ``views`` caches ``paper_view`` across the digests of a batch."""
+    """The template context of one digest; ``views`` caches ``paper_view`` across the digests of a batch.
+
+    Each paper's links are tracked (``/c/<token>[/<resource>]``, one signed token per paper) when the reader
+    allows tracking, direct otherwise; "more"/"less like this" always go through our confirm page."""
     views = {} if views is None else views
     links, delivery_id, tracked, key = rt.links, delivery.id, subscriber.tracking_enabled, subscriber.link_key
     picks, trending = [], []
-    for i, pick in enumerate(delivery.picks or []):
-        paper = papers.get(int(pick["paper_id"]))
-        if paper is None:
-            continue  # deleted since: the rest of the digest still renders
+    shown = [(i, pick, papers.get(int(pick["paper_id"]))) for i, pick in enumerate(delivery.picks or [])]
+    shown = [(i, pick, paper) for i, pick, paper in shown if paper is not None]  # deleted since: the rest renders
+    # numbered in the order the email shows them: the picks, then trending
+    shown.sort(key=lambda row: row[1].get("section") == TRENDING)
+    for number, (i, pick, paper) in enumerate(shown, start=1):
         paper_id = paper.id
-        shared = views.get(paper_id)
-        if shared is None:
-            shared = views[paper_id] = paper_view(paper)
+        cached = views.get(paper_id)
+        if cached is None:
+            cached = views[paper_id] = paper_view(paper, links.root)
+        shared, direct = cached
         position = int(pick.get("position", i + 1))
-        direct = shared["direct_url"]
         pick_links = links.pick(delivery_id, paper_id, position, key)
-        view = {
-            "position": position,
-            "title": shared["title"],
-            "authors": shared["authors"],
-            "summary": shared["summary"],
-            "upvotes": shared["upvotes"],
-            "code_url": shared["code_url"],
-            "reason": pick.get("reason") or "",
-            "url": direct if (direct and not tracked) else pick_links.url,
-            "more_url": pick_links.feedback("more"),
-            "less_url": pick_links.feedback("less"),
-        }
+        view = dict(shared)
+        view["number"] = number
+        view["position"] = position
+        view["reason"] = shown_reason(pick.get("reason") or "", shared["upvotes"])
+        view["has_reason"] = bool(view["reason"])  # what the card tests: the reason itself is a reader's value
+        if tracked:
+            view["url"] = pick_links.url
+            for name in RESOURCE_LINKS:
+                view[f"{name}_url"] = pick_links.resource(name) if shared[f"has_{name}"] else ""
+        else:
+            view.update(direct)
+        view["more_url"] = pick_links.feedback("more")
+        view["less_url"] = pick_links.feedback("less")
         (trending if pick.get("section") == TRENDING else picks).append(view)
     first = (picks or trending or [{}])[0]
+    count = len(picks) + len(trending)
+    day = short_date(delivery.digest_date)
     return {
         "email": display_address(subscriber.email),
         "digest_date": delivery.digest_date.isoformat(),
         "date_label": date_label(delivery.digest_date),
+        "subject_date": day,
+        "subject_title": subject_title(first.get("title", ""), day, count),
         "picks": picks,
         "trending": trending,
         "top_title": first.get("title", ""),
-        "paper_count": len(picks) + len(trending),
+        "paper_count": count,
         "preheader": " · ".join(p["title"] for p in (picks + trending)[:3]),
         "web_view_url": rt.links.digest(delivery.id, key),
         "preferences_url": rt.links.preferences(subscriber),
@@ -186,7 +234,7 @@ def render_loaded(
     papers: dict[int, Paper],
     *,
     html: bool = True,
-    views: dict[int, dict[str, Any]] | None = None,
+    views: dict[int, tuple[dict[str, Any], dict[str, str]]] | None = None,
     assembler: DigestAssembler | None = None,
 ) -> RenderedMessage:
     """The digest of ``delivery``; a batch passes its ``assembler`` (same bytes, a fraction of the cost)."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 import click
 
-from service.cli_support import emit, get_runtime, json_option
+from service.cli_support import emit, get_runtime, json_option, show_progress
 from service.ingest.entries import SOURCES
+from service.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -29,24 +29,30 @@ def ingest(ctx: click.Context, targets: tuple[str, ...], source: str | None, ret
 
     if not targets and not retry_failed:
         raise click.UsageError("give at least one PATH or URL, or --retry-failed")
-    progress = not as_json and sys.stderr.isatty()
+    progress = show_progress(as_json)
     try:
         rt = get_runtime(ctx)
         if retry_failed:
             report = retry_failed_pages(rt, progress=progress)
         else:
             report = ingest_targets(rt, list(targets), source=source, progress=progress)
-    except Exception as exc:  # noqa: BLE001 - e.g. no database: still one JSON object and exit 1, no traceback
+    except click.ClickException as exc:
+        if not as_json:
+            raise  # one line on stderr, e.g. "run `paperboy init` first"
+        report = IngestReport()
+        report.fail("(ingest)", exc.format_message())
+    except Exception as exc:  # noqa: BLE001 - anything else: still one JSON object and exit 1, no traceback
         log.exception("ingest failed")
         report = IngestReport()
         report.fail("(ingest)", f"{exc.__class__.__name__}: {exc}")
     data = report.to_json()
     human = (
-        f"{data['pages']} pages, {data['entries']} entries: {data['new_papers']} new papers, "
-        f"{data['updated_papers']} updated, {len(data['failed'])} failed"
-        + (f" ({report.unchanged} pages already ingested: unchanged)" if report.unchanged else "")
+        f"{plural(data['pages'], 'page')}, {plural(data['entries'], 'entry', 'entries')}: "
+        f"{plural(data['new_papers'], 'new paper')}, {data['updated_papers']:,} updated, {len(data['failed']):,} failed"
+        + (f" ({plural(report.unchanged, 'page')} already ingested: unchanged)" if report.unchanged else "")
         + (
-            f"\n  skipped {len(report.skipped)} files that are not pages (e.g. {report.skipped[0]})"
+            f"\n  skipped {plural(len(report.skipped), 'file')} that "
+            f"{'is not a page' if len(report.skipped) == 1 else 'are not pages'} (e.g. {report.skipped[0]})"
             if report.skipped
             else ""
         )

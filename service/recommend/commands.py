@@ -6,19 +6,29 @@ from pathlib import Path
 
 import click
 
-from service.cli_support import emit, get_runtime, json_option
+from service.cli_support import emit, get_runtime, json_option, progress_bar, show_progress
 
 
 @click.command()
 @json_option
 @click.pass_context
 def train(ctx: click.Context, as_json: bool) -> None:
-    """Train the recommender on all interactions; a failed run never replaces the last good model."""
+    """Train the recommender on all interactions; a failed run never replaces the last good model.
+
+    Exits 1 when there is nothing to learn from (no papers yet) or the training failed."""
+    from service.daily import describe_training, nothing_to_learn
     from service.recommend import train_model
+    from service.recommend.train import TRAIN_STEPS
 
     rt = get_runtime(ctx)
-    report = train_model(rt)
-    emit(report, as_json, "\n".join(f"{k}: {v}" for k, v in report.items()))
+    empty = nothing_to_learn(rt)
+    if empty:
+        report = {"status": "skipped", "reason": empty}
+    else:
+        with progress_bar("train", TRAIN_STEPS, show_progress(as_json)) as progress:
+            progress("reading interactions", 0)
+            report = train_model(rt, progress=progress)
+    emit(report, as_json, f"train: {describe_training(report)}")
     if report.get("status") != "ready":
         raise SystemExit(1)
 
@@ -34,13 +44,20 @@ def train(ctx: click.Context, as_json: bool) -> None:
 @json_option
 def evaluate(dataset: Path, ks: str, as_json: bool) -> None:
     """Offline evaluation on a new-paper split: the production recommender against baselines."""
-    from service.recommend.evaluate import evaluate_dataset, format_table
+    from service.recommend.evaluate import EVALUATE_STEPS, evaluate_dataset, format_table
 
     try:
         cutoffs = sorted({int(k) for k in ks.split(",") if k.strip()})
     except ValueError as exc:
-        raise click.BadParameter(f"--k must be comma-separated integers, got {ks!r}") from exc
-    report = evaluate_dataset(dataset, ks=cutoffs)
+        raise click.BadParameter(f"must be comma-separated integers, not {ks!r}", param_hint="--k") from exc
+    if not cutoffs or min(cutoffs) < 1:
+        raise click.BadParameter(f"must be whole numbers of 1 or more, not {ks!r}", param_hint="--k")
+    with progress_bar("evaluate", EVALUATE_STEPS, show_progress(as_json)) as progress:
+        progress("loading", 0)
+        try:
+            report = evaluate_dataset(dataset, ks=cutoffs, progress=progress)
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"cannot evaluate on {dataset}: {exc}") from exc
     emit(report, as_json, format_table(report))
 
 

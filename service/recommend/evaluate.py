@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from service.progress import Progress, quiet
 from service.recommend.cmf import fit_collective, fold_in_items
 from service.recommend.content import TextVectorizer, paper_text
 from service.recommend.content_map import fit_ridge_map
@@ -249,18 +250,28 @@ def _rows(scores: np.ndarray, row_of: np.ndarray):
     return lambda users: scores[row_of[users]]
 
 
-def evaluate_dataset(path: Path, ks: list[int], params: HybridParams | None = None) -> dict[str, Any]:
-    """Every method on the dataset's test split; the production hybrid tuned on validation first."""
+EVALUATE_STEPS = 6  # load, tune, four methods: the calls ``evaluate_dataset`` makes to its ``progress``
+
+
+def evaluate_dataset(
+    path: Path, ks: list[int], params: HybridParams | None = None, progress: Progress = quiet
+) -> dict[str, Any]:
+    """Every method on the dataset's test split; the production hybrid tuned on validation first.
+
+    ``progress`` is called after each of the ``EVALUATE_STEPS`` steps. Raises ``FileNotFoundError`` or
+    ``ValueError`` (naming the file and line) when the dataset is incomplete or malformed."""
     ks = sorted({int(k) for k in ks} | {100}) if ks else [20, 50, 100]
     t0 = time.perf_counter()
     data = load_dataset(path)
     split = make_split(data.texts, data.train_pairs, data.test_pairs)
     load_s = time.perf_counter() - t0
     base = params or HybridParams()
+    progress("tuning on validation")
 
     t0 = time.perf_counter()
     tuned, trials = tune(split, base, ks)
     tune_s = time.perf_counter() - t0
+    progress("random")
 
     methods: dict[str, dict[str, Any]] = {}
 
@@ -271,6 +282,7 @@ def evaluate_dataset(path: Path, ks: list[int], params: HybridParams | None = No
         start = time.perf_counter()
         metrics = ranking_metrics(score_fn, split.test, ks)
         methods[name] = {**metrics, "fit_s": round(fit_s, 3), "score_s": round(time.perf_counter() - start, 3)}
+        progress(name)
 
     run("random", lambda: _random_method(split))
     run("content_profile", lambda: _profile_method(split))

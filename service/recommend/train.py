@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from service.db import on_postgresql
 from service.models import Interaction, ModelVersion, Paper, utcnow
+from service.progress import Progress, quiet
 from service.recommend.als import EVENT_WEIGHTS, pair_matrix
 from service.recommend.content import TextVectorizer, paper_text
 from service.recommend.hybrid import HybridModel, HybridParams
@@ -119,8 +120,13 @@ def load_training_data(rt: Runtime) -> dict[str, Any]:
     }
 
 
-def train_model(rt: Runtime, params: HybridParams | None = None) -> dict[str, Any]:
-    """Fit and save a new model version; on any error the row is marked failed and the last good model stays."""
+TRAIN_STEPS = 3  # read, fit, save: the calls ``train_model`` makes to its ``progress``
+
+
+def train_model(rt: Runtime, params: HybridParams | None = None, progress: Progress = quiet) -> dict[str, Any]:
+    """Fit and save a new model version; on any error the row is marked failed and the last good model stays.
+
+    ``progress`` is called after each of the ``TRAIN_STEPS`` steps."""
     params = params or production_params()
     started = time.perf_counter()
     with rt.db.session() as s:
@@ -129,10 +135,12 @@ def train_model(rt: Runtime, params: HybridParams | None = None) -> dict[str, An
                               "n_interactions": 0, "fit_s": 0.0}  # fmt: skip
     try:
         data = load_training_data(rt)
+        progress("fitting")
         conf = data["conf"]
         vectorizer = TextVectorizer.fit(data["texts"])
         features = vectorizer.transform(data["texts"])
         model = HybridModel.fit(vectorizer, features, conf, params)
+        progress("saving")
         fit_s = time.perf_counter() - started
         report.update(
             n_users=conf.shape[0], n_items=conf.shape[1], n_interactions=data["n_interactions"],
@@ -159,4 +167,5 @@ def train_model(rt: Runtime, params: HybridParams | None = None) -> dict[str, An
         )  # fmt: skip
         version.metrics = {k: report[k] for k in ("n_positive", "n_negative", "vocabulary", "fit_s")}
     report.update(status="ready", model_version=version_id)
+    progress()
     return report

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from crawlerdetect import CrawlerDetect
-from sqlalchemy import ColumnElement, func, select, text, update
+from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from service.models import REACTION_ROWS, Delivery, Interaction, Paper, Subscriber, utcnow
@@ -163,3 +163,20 @@ def record_feedback(session: Session, *, delivery_id: int, paper_id: int, kind: 
     session.add(Interaction(subscriber_id=subscriber_id, paper_id=paper_id, delivery_id=delivery_id, kind=kind))
     session.flush()
     return True
+
+
+def undo_feedback(session: Session, *, delivery_id: int, paper_id: int, kind: str) -> bool:
+    """Take back "more"/"less" like this given from this delivery's paper; False when there was none.
+
+    The recommender reads interactions afresh at every training, so the next model no longer learns from it."""
+    if kind not in FEEDBACK_KINDS:
+        raise ValueError(f"feedback must be one of {', '.join(FEEDBACK_KINDS)}, not {kind!r}")
+    removed = session.execute(
+        delete(Interaction).where(
+            Interaction.delivery_id == delivery_id,
+            Interaction.paper_id == paper_id,
+            text(REACTION_ROWS),  # as in record_feedback: served by the partial index on reactions
+            Interaction.kind == kind,
+        )
+    )
+    return bool(removed.rowcount)

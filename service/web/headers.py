@@ -9,6 +9,8 @@ PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+# A page with a script of ours (the preferences form's progressive enhancement): that one file, nothing inline.
+SCRIPT_PAGE_CSP = PAGE_CSP + "; script-src 'self'"
 # The digest web view is the email's HTML: inline styles and remote images (thumbnails), still no script.
 DIGEST_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'self'; "

@@ -18,13 +18,15 @@ from service.subscribers.preferences import (
     WEEKDAYS,
     InvalidPreferences,
     current_preferences,
-    time_zones,
     update_preferences,
 )
 from service.subscribers.requests import MailUnavailable, request_preferences_link
+from service.subscribers.zones import UTC_NAME, canonical_zone, canonical_zones, zone_menu
 from service.web.access import subscriber_link, subscriber_or_abort
 from service.web.errors import unavailable
+from service.web.headers import SCRIPT_PAGE_CSP
 from service.web.limits import mail_to_address, per_ip
+from service.web.personal import remember_reader
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +58,23 @@ def preferences_request():
 
 
 def _preferences_page(subscriber, token: str, *, values=None, errors=None, saved=False, status=200):
+    values = values if values is not None else current_preferences(subscriber)
+    remember_reader(subscriber)
     page = render_template(
         "web/preferences.html",
         token=token,
         subscriber=subscriber,
-        values=values if values is not None else current_preferences(subscriber),
+        values=values,
         errors=errors or {},
         saved=saved,
         frequencies=FREQUENCIES,
         formats=FORMATS,
         weekdays=WEEKDAYS,
-        time_zones=time_zones(),
+        zone_menu=zone_menu(),
+        zone_names=canonical_zones(),
+        selected_zone=canonical_zone(str(values.get("timezone") or UTC_NAME)),
+        # UTC is the default nobody chose: the page offers the browser's zone instead (saved only on Save)
+        guess_zone=values.get("timezone") == UTC_NAME and not errors and not saved,
         min_papers=MIN_PAPERS,
         max_papers=MAX_PAPERS,
         unsubscribe_url=subscriber_link("manage.unsubscribe_page", "unsubscribe", subscriber),
@@ -74,7 +82,7 @@ def _preferences_page(subscriber, token: str, *, values=None, errors=None, saved
         feed_url=subscriber_link("reader.feed", "feed", subscriber),
         resubscribe_url=subscriber_link("manage.resubscribe_post", "unsubscribe", subscriber),
     )
-    return page, status
+    return page, status, {"Content-Security-Policy": SCRIPT_PAGE_CSP}
 
 
 @bp.get("/preferences/<token>")
@@ -104,7 +112,10 @@ def unsubscribe_page(token: str):
     """Only a page with a button: link scanners GET every link and must not unsubscribe anyone."""
     with get_db().session() as session:
         subscriber = subscriber_or_abort(session, "unsubscribe", token)
-        return render_template("web/unsubscribe.html", token=token, subscriber=subscriber)
+        preferences_url = remember_reader(subscriber)
+        return render_template(
+            "web/unsubscribe.html", token=token, subscriber=subscriber, preferences_url=preferences_url
+        )
 
 
 @bp.post("/unsubscribe/<token>")
@@ -123,7 +134,10 @@ def unsubscribe_post(token: str):
         log.info("unsubscribe subscriber=%s one_click=%s changed=%s", subscriber.id, one_click, changed)
         if one_click:
             return "You are unsubscribed from Paperboy.\n", 200, {"Content-Type": "text/plain; charset=utf-8"}
-        return render_template("web/unsubscribed.html", token=token, subscriber=subscriber)
+        preferences_url = remember_reader(subscriber)
+        return render_template(
+            "web/unsubscribed.html", token=token, subscriber=subscriber, preferences_url=preferences_url
+        )
 
 
 @bp.post("/unsubscribe/<token>/resubscribe")
@@ -131,5 +145,5 @@ def resubscribe_post(token: str):
     with get_db().session() as session:
         subscriber = subscriber_or_abort(session, "unsubscribe", token)
         resubscribe(session, subscriber)
-        preferences_url = subscriber_link("manage.preferences", "preferences", subscriber)
+        preferences_url = remember_reader(subscriber)
         return render_template("web/resubscribed.html", subscriber=subscriber, preferences_url=preferences_url)

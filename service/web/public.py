@@ -8,12 +8,13 @@ from flask import Blueprint, render_template, request
 
 from service import get_db, get_runtime
 from service.mail.addresses import InvalidEmail
-from service.subscribers.lifecycle import UNSUBSCRIBED, confirm
+from service.subscribers.lifecycle import CONFIRMED, UNSUBSCRIBED, confirm
 from service.subscribers.preferences import parse_list
 from service.subscribers.requests import MailUnavailable, request_subscription
-from service.web.access import subscriber_link, subscriber_or_abort
+from service.web.access import subscriber_or_abort
 from service.web.errors import unavailable
 from service.web.limits import mail_to_address, per_ip
+from service.web.personal import remember_reader
 from service.web.trending import trending_papers
 
 log = logging.getLogger(__name__)
@@ -69,23 +70,33 @@ def subscribe():
 
 @bp.get("/confirm/<token>")
 def confirm_page(token: str):
-    """Show a confirm button: a link scanner's GET must not confirm anything."""
+    """Show a confirm button: a link scanner's GET must not confirm anything. A link already used says so and
+    leads to the preferences instead."""
     with get_db().session() as session:
         subscriber = subscriber_or_abort(session, "confirm", token)
+        if subscriber.status == CONFIRMED:
+            preferences_url = remember_reader(subscriber)
+            return render_template("web/confirmed.html", preferences_url=preferences_url, already=True)
+        if subscriber.status == UNSUBSCRIBED:
+            return _unsubscribed_since()
         return render_template("web/confirm.html", token=token, subscriber=subscriber)
+
+
+def _unsubscribed_since():  # noqa: ANN202 - a Flask response
+    """A confirmation link of a reader who unsubscribed since: it confirms nothing (``lifecycle.confirm``)."""
+    message = (
+        "You unsubscribed after this link was sent, so it no longer subscribes you. "
+        "To receive Paperboy again, subscribe from the home page: we will send a fresh link."
+    )
+    return render_template("web/error.html", code=409, title="You are unsubscribed", message=message), 409
 
 
 @bp.post("/confirm/<token>")
 def confirm_post(token: str):
     with get_db().session() as session:
         subscriber = subscriber_or_abort(session, "confirm", token)
-        confirm(session, subscriber)
+        changed = confirm(session, subscriber)
         if subscriber.status == UNSUBSCRIBED:
-            message = (
-                "You unsubscribed after this link was sent, so it no longer subscribes you. "
-                "To receive Paperboy again, subscribe from the home page: we will send a fresh link."
-            )
-            page = render_template("web/error.html", code=409, title="You are unsubscribed", message=message)
-            return page, 409
-        preferences_url = subscriber_link("manage.preferences", "preferences", subscriber)
-    return render_template("web/confirmed.html", preferences_url=preferences_url)
+            return _unsubscribed_since()
+        preferences_url = remember_reader(subscriber)
+    return render_template("web/confirmed.html", preferences_url=preferences_url, already=not changed)

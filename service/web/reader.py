@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy import select
 
 from service import get_db, get_runtime
-from service.models import Delivery, Paper
+from service.models import Delivery, Paper, Subscriber
+from service.paper_urls import paper_path
 from service.subscribers.tracking import safe_destination
 from service.web.access import delivery_claim_or_abort, delivery_or_abort, subscriber_or_abort
-from service.web.headers import DIGEST_CSP
+from service.web.personal import remember_reader
 
 bp = Blueprint("reader", __name__)
 
@@ -18,8 +21,9 @@ FEED_DELIVERIES = 30
 
 @bp.get("/digest/<token>")
 def digest(token: str):
-    """The email's own HTML, rendered again from the delivery (same picks, same tracked links)."""
-    from service.digest import render_delivery
+    """The digest as a page of the site: the email's picks, reasons and links (tracked as the reader chose), each
+    paper's title leading to its page here."""
+    from service.digest.build import digest_context, load_papers
 
     claim = delivery_claim_or_abort("digest", token)
     rt = get_runtime()
@@ -27,8 +31,19 @@ def digest(token: str):
         delivery = delivery_or_abort(session, "digest", claim)
         if delivery.status not in ("sent", "sending", "submitting"):
             abort(404, description="This digest is not available.")
-        html = render_delivery(rt, session, delivery.id).html
-    return Response(html, mimetype="text/html", headers={"Content-Security-Policy": DIGEST_CSP})
+        subscriber = session.get(Subscriber, delivery.subscriber_id)
+        if subscriber is None:
+            abort(410, description="This digest is no longer ours to show.")
+        context = digest_context(rt, delivery, subscriber, load_papers(session, [delivery]))
+        remember_reader(subscriber)
+        return render_template("web/digest.html", **context)
+
+
+def feed_id(base_url: str, subscriber: Subscriber) -> str:
+    """The feed's Atom ``<id>`` (RFC 4287 §4.2.6: permanent, unique): a ``tag:`` URI (RFC 4151) of the site's host
+    and the subscriber's sign-up date and row id. Never a token: tokens are signed afresh on every request."""
+    host = urlsplit(base_url).hostname or "paperboy.localhost"
+    return f"tag:{host},{subscriber.created_at:%Y-%m-%d}:feed/{subscriber.id}"
 
 
 @bp.get("/feed/<token>.atom")
@@ -56,14 +71,23 @@ def feed(token: str):
                     link = rt.links.pick(delivery.id, paper.id, position, subscriber.link_key).url
                 else:
                     link = safe_destination(paper) or rt.links.digest(delivery.id, subscriber.link_key)
-                entries.append({"delivery": delivery, "paper": paper, "link": link, "reason": pick.get("reason")})
+                entries.append(
+                    {
+                        "delivery": delivery,
+                        "paper": paper,
+                        "link": link,
+                        "page": rt.links.root + paper_path(paper),
+                        "reason": pick.get("reason"),
+                    }
+                )
         updated = max((d.sent_at or d.planned_at for d in deliveries), default=subscriber.created_at)
         body = render_template(
             "web/feed.xml",
             subscriber=subscriber,
             entries=entries,
             updated=updated,
-            self_url=rt.links.feed(subscriber),
-            home_url=rt.settings.BASE_URL.rstrip("/") + "/",
+            feed_id=feed_id(rt.settings.BASE_URL, subscriber),
+            self_url=rt.links.root + request.path,  # the address the reader subscribed to, not a new token's
+            home_url=rt.links.root + "/",
         )
     return Response(body, mimetype="application/atom+xml")

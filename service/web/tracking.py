@@ -9,15 +9,18 @@ A link whose delivery is gone, or that names an id now belonging to someone else
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from service import get_db
+from service import get_db, get_runtime
 from service.links import RESOURCES
-from service.models import Paper
+from service.models import Paper, Subscriber
+from service.paper_urls import paper_path
 from service.subscribers.tokens import DeliveryClaim
-from service.subscribers.tracking import record_click, record_feedback, resolve_click
+from service.subscribers.tracking import record_click, record_feedback, resolve_click, undo_feedback
 from service.web.access import pick_claim_or_abort
+from service.web.personal import remember_reader
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,8 @@ def click(token: str, resource: str):
         if target.url is None:
             if resource != "abs":
                 abort(404, description="This paper has no such link.")
-            return render_template("web/paper.html", paper=session.get(Paper, target.paper_id))
+            paper = session.get(Paper, target.paper_id)
+            return redirect(paper_path(paper), code=302)  # no page elsewhere: the paper's page on our site
     finally:
         session.close()
     return redirect(target.url, code=302)
@@ -86,14 +90,41 @@ def feedback_page(token: str, kind: str | None):
     with get_db().session() as session:
         target = _feedback_target(session, claim)
         action = url_for("tracking.feedback_post", token=token, **({"kind": kind} if kind else {}))
+        subscriber = session.get(Subscriber, target.subscriber_id)
+        if subscriber is not None:
+            remember_reader(subscriber)
         return render_template("web/feedback.html", action=action, kind=chosen, title=target.title)
 
 
 @bp.post("/feedback/<token>", defaults={"kind": None})
 @bp.post("/feedback/<token>/<kind>")
 def feedback_post(token: str, kind: str | None):
+    return _answer(token, kind, record_feedback, undone=False)
+
+
+@bp.post("/feedback/<token>/undo", defaults={"kind": None})
+@bp.post("/feedback/<token>/<kind>/undo")
+def feedback_undo(token: str, kind: str | None):
+    """Take the answer back (a mistaken tap on a phone happens): the next training no longer sees it."""
+    return _answer(token, kind, undo_feedback, undone=True)
+
+
+def _answer(token: str, kind: str | None, act: Callable[..., bool], *, undone: bool) -> str:
+    """Record (``record_feedback``) or take back (``undo_feedback``) an answer; the page then says what happened,
+    offers the way to undo (or redo) it, and the ways back: the digest, the reader's preferences."""
     claim, chosen = _feedback_claim(token, kind)
     with get_db().session() as session:
         target = _feedback_target(session, claim)
-        record_feedback(session, delivery_id=claim.delivery_id, paper_id=target.paper_id, kind=chosen)
-    return render_template("web/feedback_done.html", kind=chosen, title=target.title)
+        act(session, delivery_id=claim.delivery_id, paper_id=target.paper_id, kind=chosen)
+        subscriber = session.get(Subscriber, target.subscriber_id)
+        route = {"kind": kind} if kind else {}
+        return render_template(
+            "web/feedback_done.html",
+            kind=chosen,
+            title=target.title,
+            undone=undone,
+            undo_action=url_for("tracking.feedback_undo", token=token, **route),
+            redo_action=url_for("tracking.feedback_post", token=token, **route),
+            digest_url=get_runtime().links.digest(claim.delivery_id, subscriber.link_key) if subscriber else None,
+            preferences_url=remember_reader(subscriber) if subscriber else None,
+        )

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from service.digest.assemble import DigestAssembler, Form, json_chars, slot
 from service.digest.build import digest_context, load_papers, render_loaded
 from service.mail.render import _CONTROL, EmailTemplates, clean_text, tidy_text
-from service.models import Delivery, Subscriber
+from service.models import Delivery, Paper, Subscriber
 from tests.digest.conftest import DAY, add_papers, add_subscriber
 
 REASONS = [
@@ -26,6 +26,7 @@ REASONS = [
     "ends in blank lines\n\n\n",
     "\u200bvanishing\u200b\u0301 space",  # removing a control character lets the accent compose
     'back\\slash "quotes" \U0001f680',  # escaped by JSON
+    "trending: 99 upvotes",  # repeats the card's upvotes: shown as "trending today"
 ]
 
 
@@ -33,6 +34,13 @@ def _deliveries(rt, *, n_subscribers: int = 4, **prefs) -> list[int]:
     """Deliveries of overlapping picks in different orders and sections, hostile paper text included."""
     with rt.db.session() as session:
         papers = add_papers(session, 6, hostile=True)
+        for i, paper in enumerate(session.get(Paper, pid) for pid in papers):
+            if i % 2:  # an arXiv id (PDF link) and a thumbnail; every third a project page; one only an arXiv search
+                paper.arxiv_id, paper.thumbnail = f"2506.{i:05d}", f"https://cdn.example.org/thumbs/{i}.png?a=1&b=2"
+            if i % 3 == 0:
+                paper.project_page = f"https://project.example.org/{i}"
+            if i == 4:
+                paper.url = "https://arxiv.org/search/?query=Paper+4&searchtype=title"
         ids = []
         for s in range(n_subscribers):
             sid = add_subscriber(session, f"reader{s}+<x>&@example.com", **prefs)
@@ -87,6 +95,10 @@ def test_assembled_digests_equal_whole_renders(runtime, html):
     assert any(whole.text in dict(pieces.json_literals) for whole, pieces in pairs)
     whole, _ = pairs[0]
     assert ("&lt;script&gt;" in whole.html) if html else whole.html is None  # the hostile text was there
+    everything = "".join(w.html or w.text for w, _ in pairs)
+    for resource in ("pdf", "code", "project"):  # every kind of tracked link was in some card
+        assert f"/{resource}" in everything and "https://paperboy.test/c/" in everything
+    assert "arXiv:2506.00001" in everything and ("https://cdn.example.org/thumbs/" in everything) == html
 
 
 def test_assembled_digests_equal_whole_renders_without_tracking(runtime):

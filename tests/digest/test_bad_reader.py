@@ -95,7 +95,7 @@ def test_paperboy_send_prints_the_reason_and_exits_1(tmp_path: Path):
         [*run, "send", "--date", DAY.isoformat()], env=env, capture_output=True, text=True, timeout=240
     )
     assert human.returncode == 1 and "Traceback" not in human.stderr
-    assert "sent 2" in human.stdout and "failed 1" in human.stdout and "jörg@example.org" in human.stdout
+    assert "2 sent" in human.stdout and "1 failed" in human.stdout and "jörg@example.org" in human.stdout
     again = subprocess.run(
         [*run, "send", "--json", "--date", DAY.isoformat()], env=env, capture_output=True, text=True, timeout=240
     )

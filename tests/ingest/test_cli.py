@@ -62,7 +62,7 @@ def test_documents_beside_pages_are_listed_not_read(runtime: Runtime, tmp_path: 
     (folder / "page.txt").write_bytes((SAMPLES / "04_layout_c.txt").read_bytes())
     result = _run(runtime, str(folder))
     assert result.exit_code == 0, result.output
-    assert "1 pages, 17 entries" in result.stdout and "skipped 1 files that are not pages" in result.stdout
+    assert "1 page, 17 entries" in result.stdout and "skipped 1 file that is not a page" in result.stdout
 
 
 def test_json_is_one_object_even_when_the_database_is_unreachable(tmp_path: Path) -> None:
@@ -71,4 +71,4 @@ def test_json_is_one_object_even_when_the_database_is_unreachable(tmp_path: Path
     result = CliRunner().invoke(main, args, env=env)
     assert result.exit_code == 1 and "Traceback" not in result.stdout
     report = json.loads(result.stdout)
-    assert report["pages"] == 0 and "OperationalError" in report["failed"][0]["error"]
+    assert report["pages"] == 0 and "cannot open the database" in report["failed"][0]["error"]

@@ -71,7 +71,7 @@ def test_cli_prints_one_json_object(small_citeulike: Path, monkeypatch):
                                       "fit_s": 1.0, "score_s": 0.5}}, "production": "hybrid", "params": {}}  # fmt: skip
     seen = {}
 
-    def fake_evaluate(path, ks):  # the real evaluation is covered above; this checks the command's contract
+    def fake_evaluate(path, ks, progress):  # the real evaluation is covered above; this checks the command's contract
         seen["args"] = (path, ks)
         return reduced
 

@@ -7,107 +7,20 @@ from __future__ import annotations
 import datetime as dt
 import email
 import re
-import shutil
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from service import create_app, get_runtime
 from service.models import Interaction, Paper, Subscriber
 from service.runtime import Runtime
+from tests.web.browser_support import ARTIFACTS, Site
 from tests.web.support import text_part
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
-# A desktop browser's agent: Playwright's default says "HeadlessChrome", which Paperboy rightly flags as a scanner.
-DESKTOP_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
 ADDRESS = "reader@example.com"
-
-
-@dataclass
-class Site:
-    base_url: str
-    rt: Runtime
-    papers_url: str
-
-
-class _PaperPages(BaseHTTPRequestHandler):
-    """Stands in for the sites papers link to: a page that names the path it was asked for."""
-
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
-        body = f"<!doctype html><title>Paper page</title><h1>Paper page {self.path}</h1>".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        return
-
-
-def _serve(server: Any) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return thread
-
-
-@pytest.fixture
-def site(sqlite_template: Path, tmp_path: Path) -> Iterator[Site]:
-    """The app on a real threaded HTTP server (its own port) plus a second server for the papers' pages."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's browser (apt-get install -y chromium)")
-    db_path = tmp_path / "paperboy.db"
-    shutil.copyfile(sqlite_template, db_path)
-    holder: dict[str, Any] = {}
-    app_server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
-    base_url = f"http://127.0.0.1:{app_server.port}"
-    holder["app"] = create_app(
-        {
-            "INSTANCE_DIR": tmp_path / "instance",
-            "DATABASE_URL": f"sqlite:///{db_path}",
-            "SECRET_KEY": "browser-test-secret-key",
-            "BASE_URL": base_url,
-            "EMAIL_BACKEND": "outbox",
-            "CELERY_BROKER_URL": "",
-        }
-    )
-    papers_server = ThreadingHTTPServer(("127.0.0.1", 0), _PaperPages)
-    _serve(app_server)
-    _serve(papers_server)
-    yield Site(base_url, get_runtime(holder["app"]), f"http://127.0.0.1:{papers_server.server_address[1]}")
-    app_server.shutdown()
-    papers_server.shutdown()
-    get_runtime(holder["app"]).close()
-
-
-@pytest.fixture
-def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        context = browser.new_context(user_agent=DESKTOP_AGENT, viewport={"width": 420, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
 
 
 def _shot(page: Any, name: str) -> None:

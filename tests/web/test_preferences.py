@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from service.models import Subscriber
 from tests.web.support import add_subscriber, csrf_from, links_in, outbox_messages, path_of
@@ -36,7 +37,7 @@ def test_the_page_shows_current_preferences(client, web_rt):
     page = client.get(prefs_path(web_rt, subscriber))
     assert page.status_code == 200
     assert "robots, speech" in page.text
-    assert '<option value="Asia/Tokyo" selected>' in page.text
+    assert re.search(r'<option value="Asia/Tokyo" selected[ >]', page.text)
     assert '<option value="9" selected>09:00</option>' in page.text
     assert "reader@example.com" in page.text
 
@@ -123,3 +124,48 @@ def test_email_me_my_link_is_rate_limited_per_address(client, web_rt):
     add_subscriber(web_rt, "known@example.com")
     codes = [request_link(client, "known@example.com").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
+
+
+def test_the_page_explains_each_section_and_how_topics_differ_from_keywords(client, web_rt):
+    page = client.get(prefs_path(web_rt, add_subscriber(web_rt))).text
+    legends = re.findall(r"<legend>([^<]+)</legend>", page)
+    assert legends == ["What to send", "When", "How"]
+    assert "Unlike topics, a new paper whose title or abstract" in page  # include-keywords vs topics
+    assert 'aria-describedby="topics-help"' in page and 'id="topics-help"' in page
+
+
+def test_the_time_zone_menu_offers_canonical_zones_only(client, web_rt):
+    page = client.get(prefs_path(web_rt, add_subscriber(web_rt, timezone="Europe/Paris"))).text
+    offered = re.findall(r'<option value="([A-Za-z_]+(?:/[A-Za-z_+-]+)*)"', page)
+    assert "Europe/Berlin" in offered and "America/Argentina/Buenos_Aires" in offered and "UTC" in offered
+    for alias in ("US/Pacific", "Asia/Calcutta", "GMT+0", "Europe/Kiev", "Etc/GMT-5"):
+        assert alias not in offered
+    assert len(offered) < 450  # not the 599 names of zoneinfo.available_timezones()
+    assert re.search(r'<optgroup label="Europe">', page)
+    assert re.search(r'<option value="Asia/Kolkata"[^>]* data-aliases="Asia/Calcutta"', page)  # browsers' old names
+
+
+def test_a_zone_saved_under_an_old_name_shows_as_its_canonical_zone(client, web_rt):
+    page = client.get(prefs_path(web_rt, add_subscriber(web_rt, timezone="US/Pacific"))).text
+    assert re.search(r'<option value="America/Los_Angeles" selected[ >]', page)
+    assert 'data-guess="browser"' not in page  # a zone the reader chose is never replaced
+
+
+def test_only_the_untouched_default_zone_is_replaced_by_the_browsers(client, web_rt):
+    subscriber = add_subscriber(web_rt)  # UTC: the default nobody chose
+    path = prefs_path(web_rt, subscriber)
+    page = client.get(path)
+    assert 'data-guess="browser"' in page.text
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp  # our one file, nothing inline
+    assert re.search(r'<script src="/assets/preferences\.js"></script>', page.text)
+    assert client.get("/assets/preferences.js").status_code == 200
+    saved = client.post(path, data=form_from_page(page.text, timezone="UTC"))
+    assert 'data-guess="browser"' not in saved.text  # just saved as UTC: shown as saved
+
+
+def test_the_weekly_day_is_marked_as_weekly_only(client, web_rt):
+    page = client.get(prefs_path(web_rt, add_subscriber(web_rt))).text
+    field = page.split('<div id="weekly-day-field">')[1].split("</div>")[0]
+    assert 'id="weekly_day"' in field and "for weekly digests only" in field  # the script hides it for others
+    assert "script-src" not in client.get("/").headers["Content-Security-Policy"]  # other pages run nothing

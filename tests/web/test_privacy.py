@@ -23,14 +23,21 @@ def test_download_my_data(client, web_rt):
     assert len(document["deliveries"]) == 1
 
 
-def test_delete_my_data_needs_csrf_then_removes_everything(client, web_rt):
+def test_delete_my_data_asks_to_confirm_needs_csrf_then_removes_everything(client, web_rt):
     subscriber = add_subscriber(web_rt, "me@example.com")
     path = path_of(web_rt.links.data_export(reader(subscriber)))
-    page = client.get(path)
-    assert client.post(f"{path}/delete", data={}).status_code == 400
+    data_page = client.get(path)
+    assert f'href="{path}/delete"' in data_page.text and "<form" not in data_page.text  # a link to the next step
+    page = client.get(f"{path}/delete")
+    assert page.status_code == 200 and "cannot be undone" in page.text
+    with web_rt.db.session() as session:
+        assert session.get(Subscriber, subscriber.id) is not None  # looking at the step deletes nothing
+    assert client.post(f"{path}/delete", data={"confirm": "yes"}).status_code == 400  # no CSRF token
+    unticked = client.post(f"{path}/delete", data={"csrf_token": csrf_from(page.text)})
+    assert unticked.status_code == 400 and "Nothing was deleted" in unticked.text
     with web_rt.db.session() as session:
         assert session.get(Subscriber, subscriber.id) is not None
-    done = client.post(f"{path}/delete", data={"csrf_token": csrf_from(page.text)})
+    done = client.post(f"{path}/delete", data={"csrf_token": csrf_from(page.text), "confirm": "yes"})
     assert done.status_code == 200 and "deleted" in done.text
     with web_rt.db.session() as session:
         assert session.get(Subscriber, subscriber.id) is None

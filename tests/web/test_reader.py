@@ -16,7 +16,7 @@ def atom(data: bytes) -> ET.Element:
     return ET.fromstring(data)  # noqa: S314 - our own response, parsed to prove it is well-formed Atom
 
 
-def test_the_web_view_shows_the_delivered_digest(client, web_rt):
+def test_the_web_view_shows_the_delivered_digest_inside_the_site(client, web_rt):
     papers = [add_paper(web_rt, "Sparse <mixtures> & experts", url="https://example.org/moe")]
     subscriber = add_subscriber(web_rt)
     delivery = add_delivery(web_rt, subscriber.id, papers)
@@ -24,7 +24,9 @@ def test_the_web_view_shows_the_delivered_digest(client, web_rt):
     assert page.status_code == 200
     assert "Sparse &lt;mixtures&gt; &amp; experts" in page.text
     assert "/c/" in page.text  # paper links stay tracked links
+    assert '<header class="site">' in page.text and "paperboy.css" in page.text  # a page of the site
     assert "script-src" not in page.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in page.headers["Content-Security-Policy"]
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
 
 
@@ -57,6 +59,29 @@ def test_the_feed_lists_the_picks_as_atom_entries(client, web_rt):
     assert followed.headers["Location"] == "https://example.org/1"
     with web_rt.db.session() as session:
         assert session.scalar(select(Interaction.delivery_id)) == delivery
+
+
+def test_the_feed_has_a_stable_id_and_its_own_address_as_self(client, web_rt, monkeypatch):
+    from service.subscribers import tokens
+
+    paper = add_paper(web_rt, "Paper", url="https://example.org/p")
+    subscriber = add_subscriber(web_rt)
+    add_delivery(web_rt, subscriber.id, [paper])
+    paths = []
+    for now in (1_800_000_000.0, 1_800_000_100.0):  # two feed links, signed at different times
+        monkeypatch.setattr(tokens.time, "time", lambda now=now: now)
+        paths.append(path_of(web_rt.links.feed(reader(subscriber))))
+    monkeypatch.undo()
+    first_path, second_path = paths
+    assert first_path != second_path
+    first, second = atom(client.get(first_path).data), atom(client.get(second_path).data)
+    assert first.findtext(f"{ATOM}id") == second.findtext(f"{ATOM}id")
+    assert first.findtext(f"{ATOM}id").startswith("tag:paperboy.test,") and "/feed/" not in first.findtext(f"{ATOM}id")
+    again = atom(client.get(first_path).data)  # the address a feed reader polls: the same self, every time
+    selves = [f.find(f"{ATOM}link[@rel='self']").get("href") for f in (first, again)]
+    assert selves == [f"https://paperboy.test{first_path}"] * 2
+    related = first.find(f"{ATOM}entry/{ATOM}link[@rel='related']").get("href")
+    assert related == f"https://paperboy.test/papers/{paper}-paper"
 
 
 def test_the_feed_links_straight_to_papers_when_tracking_is_off(client, web_rt):

@@ -203,3 +203,14 @@ def test_rate_limits_are_kept_in_redis_when_configured(runtime, redis_url):
     keys = redis.Redis.from_url(redis_url).keys(f"*{address}*")
     assert keys, "the per-address counter should be stored in Redis"
     app.extensions["paperboy"].close()
+
+
+def test_a_used_confirmation_link_says_already_confirmed_and_leads_to_preferences(client, web_rt):
+    subscribe(client, "reader@example.com")
+    [confirm_path] = links_in(outbox_messages(web_rt)[0], "/confirm/")
+    client.post(confirm_path, data={"csrf_token": csrf_from(client.get(confirm_path).text)})
+    again = client.get(confirm_path)
+    assert again.status_code == 200 and "Already confirmed" in again.text
+    assert "<form" not in again.text and "Yes, send me Paperboy" not in again.text
+    preferences = again.text.split('class="button" href="')[1].split('"')[0]
+    assert preferences.startswith("/preferences/") and client.get(preferences).status_code == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select, text
 
@@ -56,13 +58,25 @@ def test_the_destination_cannot_be_chosen_by_the_link(client, web_rt, sent):
     assert client.get(f"/c/{forged}").status_code == 404
 
 
-def test_a_paper_without_a_safe_url_shows_its_page_instead(client, web_rt, sent):
+def test_a_paper_without_a_safe_url_leads_to_its_page_here(client, web_rt, sent):
     _subscriber, delivery, papers = sent
-    for paper in papers[1:]:
+    for paper, slug in zip(papers[1:], ("unlinked-paper", "hostile-link"), strict=True):
         answer = client.get(click_path(web_rt, delivery, paper, 1), headers={"User-Agent": BROWSER})
-        assert answer.status_code == 200 and "Location" not in answer.headers
-        assert "no link yet" in answer.text
+        assert answer.status_code == 302 and answer.headers["Location"] == f"/papers/{paper}-{slug}"
+        page = client.get(answer.headers["Location"])
+        assert page.status_code == 200 and "no link to this paper" in page.text
+        assert "javascript:" not in page.text
     assert len(interactions(web_rt)) == 2
+
+
+def test_an_arxiv_search_is_not_a_destination(client, web_rt):
+    searched = add_paper(
+        web_rt, "Found by title", url="https://arxiv.org/search/?query=Found+by+title&searchtype=title"
+    )
+    subscriber = add_subscriber(web_rt)
+    delivery = add_delivery(web_rt, subscriber.id, [searched])
+    answer = client.get(click_path(web_rt, delivery, searched, 1), headers={"User-Agent": BROWSER})
+    assert answer.headers["Location"] == f"/papers/{searched}-found-by-title"
 
 
 @pytest.mark.parametrize("token", ["nonsense", "a.b.c"])
@@ -151,6 +165,23 @@ def test_feedback_get_asks_and_post_records(client, web_rt, sent):
     client.post(path, data={"csrf_token": csrf_from(page.text)})  # twice: still one
     [more] = interactions(web_rt, "more")
     assert (more.subscriber_id, more.paper_id, more.delivery_id) == (subscriber.id, papers[0], delivery)
+
+
+def test_feedback_can_be_undone_and_leads_back(client, web_rt, sent):
+    _subscriber, delivery, papers = sent
+    path = feedback_path(web_rt, delivery, papers[0], "more")
+    done = client.post(path, data={"csrf_token": csrf_from(client.get(path).text)})
+    assert len(interactions(web_rt, "more")) == 1
+    back = re.search(r'href="https://paperboy\.test(/digest/[^"]+)">Back to the digest', done.text).group(1)
+    assert client.get(back).status_code == 200
+    own = re.search(r'href="(/preferences/[^"]+)">Your preferences', done.text).group(1)
+    assert client.get(own).status_code == 200
+    undo = re.search(r'<form method="post" action="([^"]+)">', done.text).group(1)
+    assert undo == f"{path}/undo"
+    undone = client.post(undo, data={"csrf_token": csrf_from(done.text)})
+    assert undone.status_code == 200 and "Taken back" in undone.text
+    assert interactions(web_rt, "more") == []
+    assert client.post(undo, data={}).status_code == 400  # an undo is a form like the answer: CSRF-checked
 
 
 def test_feedback_less_needs_csrf(client, web_rt, sent):

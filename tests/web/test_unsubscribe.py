@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from service.models import Subscriber
 from tests.web.support import add_subscriber, csrf_from, path_of, reader
 
@@ -87,3 +89,13 @@ def test_a_revoked_unsubscribe_link_is_gone(client, web_rt):
     subscriber = add_subscriber(web_rt, token_version=2)
     page = client.get(path_of(web_rt.links.unsubscribe(reader(subscriber))))
     assert page.status_code == 410
+
+
+def test_the_unsubscribe_pages_lead_to_the_readers_preferences(client, web_rt):
+    subscriber = add_subscriber(web_rt)
+    path = path_of(web_rt.links.unsubscribe(reader(subscriber)))
+    page = client.get(path)
+    for answer in (page, client.post(path, data={"csrf_token": csrf_from(page.text)})):
+        links = re.findall(r'href="(/preferences/[^"]+)"', answer.text)
+        assert links, "no link to the reader's preferences"
+        assert all(client.get(link).status_code == 200 for link in links)
