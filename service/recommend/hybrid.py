@@ -16,13 +16,13 @@ validation split (see ``evaluate.py``). Everything is a dense or sparse matrix p
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 
-from service.recommend.als import ALSParams, fit_als, fold_in_users
+from service.recommend.als import ALSParams, fit_als, fold_in_users, item_gram
 from service.recommend.cmf import (
     CollectiveFactors,
     block_params,
@@ -54,6 +54,13 @@ class HybridParams:
 
     def cmf_blocks(self) -> list[ALSParams]:
         return block_params(self.cmf, self.cmf_alphas)
+
+    def als_only(self) -> HybridParams:
+        """The "ALS through the content map" baseline: the same model with every other view switched off."""
+        return replace(self, w_profile=0.0, w_ridge=0.0, w_als=1.0, w_cmf=0.0)
+
+    def weights(self) -> dict[str, float]:
+        return {"profile": self.w_profile, "ridge": self.w_ridge, "als": self.w_als, "cmf": self.w_cmf}
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -100,6 +107,7 @@ class HybridModel:
     als_items: np.ndarray  # (n_items, f)
     content_map: np.ndarray  # (k, f)
     cmf: CollectiveFactors
+    _grams: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # --- fitting -------------------------------------------------------------------------------------------
 
@@ -179,11 +187,50 @@ class HybridModel:
         profiles = user_profiles(conf_rows, features, self.params.negative_weight)
         ridge = np.asarray(preference_targets(conf_rows) @ latent, dtype=np.float32) @ self.ridge_solver
         items = latent @ self.content_map if item_als is None else item_als
-        als = fold_in_users(items, conf_rows, self.params.als)
+        als = fold_in_users(items, conf_rows, self.params.als, gram=self.gram("als"))
         if item_cmf is None:
             item_cmf = fold_in_items(self.cmf, features, self.params.cmf_beta, self.params.cmf_blocks())
-        cmf = fold_in_reader_rows(item_cmf, conf_rows, self.cmf, self.params.cmf_blocks())
+        cmf = fold_in_reader_rows(item_cmf, conf_rows, self.cmf, self.params.cmf_blocks(), self.gram("cmf"))
         return profiles, ridge.astype(np.float32), als, cmf
+
+    def gram(self, view: str) -> np.ndarray:
+        """Y'Y of the training papers' factors in ``view`` ("als" or "cmf", block-diagonal), computed once."""
+        if view not in self._grams:
+            if view == "als":
+                self._grams[view] = item_gram(self.als_items)
+            else:
+                f = self.cmf.items.shape[1]
+                gram = np.zeros((f, f), np.float32)
+                for span in self.cmf.spans():
+                    gram[span, span] = item_gram(self.cmf.items[:, span])
+                self._grams[view] = gram
+        return self._grams[view]
+
+    def paper_factors(
+        self, features: sp.csr_matrix, item_rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """ALS and collective factors of papers, (m, f) and (m, F): the learned ones of training papers
+        (``item_rows`` >= 0 and not all zero), else folded in from their text."""
+        als = self.latent(features) @ self.content_map
+        cmf = fold_in_items(self.cmf, features, self.params.cmf_beta, self.params.cmf_blocks())
+        for j, row in enumerate([] if item_rows is None else np.asarray(item_rows).tolist()):
+            if row >= 0 and np.any(self.als_items[row]):
+                als[j] = self.als_items[row]
+            if row >= 0 and np.any(self.cmf.items[row]):
+                cmf[j] = self.cmf.items[row]
+        return als, cmf
+
+    def score_rows(
+        self, conf_rows: sp.csr_matrix, row_features: sp.csr_matrix, views: ItemViews, row_items: np.ndarray | None
+    ) -> np.ndarray:
+        """Readers the model never saw, folded in from ``conf_rows`` (n, m) over papers with ``row_features``
+        (m, d) and training rows ``row_items`` (m,), -1 for papers it never trained on; scored on ``views``."""
+        item_als, item_cmf = self.paper_factors(row_features, row_items)
+        profiles, ridge, als, cmf = self.fold_in(conf_rows, row_features, item_als, item_cmf)
+        prof = (profiles @ views.features.T).toarray() if views.features.shape[1] else np.zeros((len(als), 0))
+        parts = {"profile": prof.astype(np.float32), "ridge": ridge @ views.latent.T, "als": als @ views.als.T,
+                 "cmf": cmf @ views.cmf.T}  # fmt: skip
+        return blend(parts, self.params)
 
     # --- persistence ---------------------------------------------------------------------------------------
 
@@ -217,9 +264,9 @@ class HybridModel:
 
 
 def blend(parts: dict[str, np.ndarray], params: HybridParams) -> np.ndarray:
-    weights = {"profile": params.w_profile, "ridge": params.w_ridge, "als": params.w_als, "cmf": params.w_cmf}
+    """sum_v w_v z_v: each view's scores standardised per reader, weighted (weights tuned on validation)."""
     total = np.zeros_like(parts["profile"], dtype=np.float32)
-    for name, w in weights.items():
+    for name, w in params.weights().items():
         if w:
             total += w * standardise(parts[name])
     return total

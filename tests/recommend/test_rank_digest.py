@@ -235,7 +235,7 @@ def test_trending_reflects_upvotes_that_arrive_between_batches(runtime, world):
     cands = new_candidates(runtime, per_topic=3)
     all_ids = [p for ids in cands.values() for p in ids]
     with runtime.db.session() as s:
-        s.get(Subscriber, world["bob"]).papers_per_email = 2  # no exploration slot: trending papers stay trending
+        s.get(Subscriber, world["bob"]).papers_per_email = 4  # one trending slot (an email of 4 has room for one)
     before = rank(runtime, [world["bob"]], all_ids)[world["bob"]]
     assert not any(p.reason.startswith("trending: ") for p in before)
     with runtime.db.session() as s:
