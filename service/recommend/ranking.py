@@ -192,11 +192,11 @@ class _Head:
 
     followed: list[tuple[int, str]]  # (candidate, name as the reader wrote it)
     for_you: list[int]
-    free: np.ndarray  # (c,) still allowed after them
+    trending: list[int]  # the trending slots' papers: the most trending of those still allowed
+    free: np.ndarray  # (c,) still allowed after all of them
     base: np.ndarray  # (c,) novelty + explore_trend x trend: the exploration value before the noise
     explore: bool
-    trending: int  # trending slots
-    room: int  # slots left after followed, for_you, exploration and trending
+    room: int  # slots left after followed, for_you, trending and exploration
 
 
 def slots(n: int, weights: RankWeights) -> tuple[int, int]:
@@ -271,8 +271,12 @@ def _heads(
     heads = []
     for i in range(len(readers)):
         room = int(n[i] - used[i] - explore[i])
-        heads.append(_Head(followed[i], [j for j in chosen[i].tolist() if j >= 0], free[i], base[i],
-                           bool(explore[i]), int(min(trending_here[i], room)), room))  # fmt: skip
+        trending = [j for j in cands.trend_order if free[i, j]][: min(int(trending_here[i]), room)]
+        free[i, trending] = False
+        explore_i = bool(explore[i] and free[i].any())
+        room = int(n[i] - used[i] - explore_i - len(trending))
+        heads.append(_Head(followed[i], [j for j in chosen[i].tolist() if j >= 0], trending, free[i], base[i],
+                           explore_i, room))  # fmt: skip
     return heads
 
 
@@ -353,14 +357,11 @@ def _tail(
     if explored >= 0:
         out.append(Pick(ids[explored], float(score[explored]), EXPLORE_REASON, "explore"))
         free[explored] = False
-    trending = [j for j in cands.trend_order if free[j]][: head.trending]
-    for j in trending:
+    for j in head.trending:
         out.append(Pick(ids[j], float(cands.trend_raw[j]), cands.trend_reasons[j], "trending"))
-        free[j] = False
-    left = head.room - len(trending)
-    if left > 0 and free.any():
+    if head.room > 0 and free.any():
         rest = np.flatnonzero(free)
-        fill = rest[np.argsort(-score[rest], kind="stable")][:left].tolist()
+        fill = rest[np.argsort(-score[rest], kind="stable")][: head.room].tolist()
         out += [Pick(ids[j], float(score[j]), why, "for_you")
                 for j, why in zip(fill, reasons.of(row, fill), strict=True)]  # fmt: skip
     return out
