@@ -84,6 +84,8 @@ class ItemViews:
 
 def standardise(scores: np.ndarray) -> np.ndarray:
     """Per-row z-scores; a row with no spread (no signal) becomes zeros instead of noise."""
+    if scores.shape[1] == 0:
+        return np.zeros(scores.shape, dtype=np.float32)
     mean = scores.mean(axis=1, keepdims=True)
     std = scores.std(axis=1, keepdims=True)
     out = np.zeros_like(scores, dtype=np.float32)

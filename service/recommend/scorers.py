@@ -10,6 +10,7 @@ the save/load round trip.
 from __future__ import annotations
 
 import json
+import zlib
 from abc import ABC, abstractmethod
 from typing import ClassVar, Self
 
@@ -18,6 +19,7 @@ import scipy.sparse as sp
 
 from service.recommend.content import TextVectorizer
 from service.recommend.hybrid import HybridModel, HybridParams, user_profiles
+from service.recommend.ranking import mix64
 
 
 class Scorer(ABC):
@@ -171,7 +173,7 @@ class PopularityScorer(Scorer):
 
 
 class RandomScorer(Scorer):
-    """Baseline: uniform noise, a pure function of (seed, reader row, the paper's words), so it is repeatable."""
+    """Baseline: uniform noise, a pure function of (seed, reader, the paper's words), so it is repeatable."""
 
     name = "random"
     personal = False
@@ -183,14 +185,13 @@ class RandomScorer(Scorer):
         return self
 
     def _noise(self, keys: np.ndarray, features: sp.csr_matrix) -> np.ndarray:
+        """Uniform [0, 1) per (reader key, paper): splitmix64 of the seed, the key and a CRC of the paper's words."""
         f = features.tocsr()
-        paper = np.array([hash(f.indices[f.indptr[j] : f.indptr[j + 1]].tobytes()) & 0xFFFFFFFF
-                          for j in range(f.shape[0])], dtype=np.uint64)  # fmt: skip
-        out = np.zeros((len(keys), f.shape[0]), np.float32)
-        for i, key in enumerate(np.asarray(keys).tolist()):
-            rng = np.random.default_rng([self.seed, int(key) & 0xFFFFFFFF])
-            out[i] = rng.random(f.shape[0], dtype=np.float32)[np.argsort(np.argsort(paper))] if f.shape[0] else 0
-        return out
+        paper = np.array([zlib.crc32(f.indices[f.indptr[j] : f.indptr[j + 1]].tobytes()) for j in range(f.shape[0])],
+                         dtype=np.uint64)  # fmt: skip
+        keys = mix64(np.asarray(keys, dtype=np.uint64) ^ np.uint64(self.seed))
+        bits = mix64(keys[:, None] ^ mix64(paper)[None, :])
+        return ((bits >> 40).astype(np.float64) * 2.0**-24).astype(np.float32)
 
     def score(self, users: np.ndarray, features: sp.csr_matrix) -> np.ndarray:
         return self._noise(np.asarray(users), features)
