@@ -86,9 +86,10 @@ def bench_rank_digest(n_subs: int, n_papers: int, seed: int) -> dict:
     import datetime as dt
     import tempfile
 
+    from service.recommend.blend import _candidates
+
     from service.models import Interaction, Paper, Subscriber
     from service.recommend import rank_digest, train_model
-    from service.recommend.blend import _candidates
     from service.recommend.store import latest_model
     from service.runtime import Runtime
 

@@ -13,14 +13,14 @@ import datetime as dt
 from typing import Any
 
 import numpy as np
+from service.recommend.blend import rank_digest
+from service.simulate import click_probability, paper_text
 from sqlalchemy import select
 
 from service.models import Interaction, Paper, Subscriber
-from service.recommend.blend import rank_digest
 from service.recommend.train import train_model
 from service.recommend.trending import trending_for
 from service.runtime import Runtime
-from service.simulate import click_probability, paper_text
 
 
 def online_check(

@@ -13,8 +13,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from service.recommend.rank import SECTIONS, Pick, rank_digest
     from service.recommend.foldin import fold_in_clicks
+    from service.recommend.rank import SECTIONS, Pick, rank_digest
     from service.recommend.train import train_model
 
 _HOMES = {

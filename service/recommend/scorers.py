@@ -81,6 +81,7 @@ class HybridScorer(Scorer):
 
     def fit(self, vectorizer: TextVectorizer, item_features: sp.csr_matrix, conf: sp.csr_matrix) -> Self:
         self.model = HybridModel.fit(vectorizer, item_features, conf, self.params)
+        self.params = self.model.params  # as fitted to the data (see ``HybridParams.fitted_to``)
         return self
 
     def score(self, users: np.ndarray, features: sp.csr_matrix) -> np.ndarray:

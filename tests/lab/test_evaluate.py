@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from service.recommend.evaluate import evaluate_dataset, format_table, load_dataset, ranking_metrics
 
 N_USERS = 1500

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from service.recommend.online import online_check
+from service.simulate import simulate_population
 from sqlalchemy import func, select
 
 from service.models import Interaction, Paper
-from service.recommend.online import online_check
-from service.simulate import simulate_population
 from tests.recommend.fixtures import TOPICS, make_paper
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from service.simulate import affinity, click_probability, position_bias, simulate_population, tokens
 from sqlalchemy import func, select
 
 from service.models import Interaction, Paper, Subscriber
 from service.runtime import Runtime
-from service.simulate import affinity, click_probability, position_bias, simulate_population, tokens
 
 TOPICS = {
     "vision": "diffusion image generation pixels denoising latent images visual segmentation",
