@@ -1,7 +1,11 @@
-"""Offline evaluation on a new-paper split (``items.jsonl``, ``train.csv``, ``test.csv``).
+"""Offline evaluation on a new-paper split: the production scorer against baselines, on papers nobody has read.
 
-Protocol (see ``../shared/eval/citeulike-t/README.md``): for each user with a test pair, rank all distinct test
-items; recall@K = hits in the top K / that user's number of test pairs, averaged over users; nDCG@K likewise.
+Protocol (see ``../shared/eval/citeulike-t/README.md``): for each reader with a test pair, rank all distinct test
+items; recall@K = hits in the top K / that reader's number of test pairs, averaged over readers; nDCG@K likewise.
+
+Few-click rows: a random 20% of the readers with test pairs are left out of training altogether, then folded in
+from k = 1, 3, 10 of their training papers (as a new reader picks a few papers on the welcome page) and ranked on
+the same test papers, for the production model and the TF-IDF profile of the same k papers.
 
 Hyperparameters are never chosen on ``test.csv``: a validation split is carved out of ``train.csv`` by holding
 out a random 20% of the *training items* whole (pseudo-new papers), the production blend is tuned there, then
@@ -10,162 +14,37 @@ refit on all of ``train.csv`` and measured once on the test split.
 
 from __future__ import annotations
 
-import csv
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from lab.datasets import SEED, Split, held_out_readers, load_dataset, make_split, validation_split, without_readers
+from lab.metrics import ranking_metrics
+from lab.progress import progress
 from service.recommend.cmf import fit_collective, fold_in_items
-from service.recommend.content import TextVectorizer, paper_text
 from service.recommend.content_map import fit_ridge_map
-from service.recommend.hybrid import HybridModel, HybridParams, blend, standardise, user_profiles
+from service.recommend.hybrid import HybridModel, HybridParams, blend, standardise
+from service.recommend.scorers import (
+    ALSContentMapScorer,
+    ContentProfileScorer,
+    HybridScorer,
+    PopularityScorer,
+    RandomScorer,
+    Scorer,
+)
 
-VALIDATION_FRACTION = 0.2
-SEED = 20240601
-BATCH = 1024
 MAP_LAMBDAS = (0.3,)  # lower always won in exploration; kept as a grid so another data set can add values
 CMF_BETAS = (3.0, 6.0)
 # blend weights searched on validation (the content profile has weight 1), and where the search starts
 WEIGHT_LADDER = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0)
 COARSE_RUNGS = {"w_als": (0, 2, 3, 4), "w_cmf": (0, 5, 6, 7, 8)}  # indices into WEIGHT_LADDER
-
-
-@dataclass
-class Split:
-    """Users x items matrices for one train/test split; items are rows of ``features``."""
-
-    train: sp.csr_matrix  # (n_users, n_train_items) binary
-    test: sp.csr_matrix  # (n_users, n_test_items) binary
-    train_features: sp.csr_matrix
-    test_features: sp.csr_matrix
-    vectorizer: TextVectorizer
-
-
-@dataclass
-class Dataset:
-    texts: dict[str, str]
-    train_pairs: list[tuple[str, str]]
-    test_pairs: list[tuple[str, str]]
-
-
-def load_dataset(path: Path) -> Dataset:
-    """Read the three files; a missing file or a bad line is reported with its location."""
-    path = Path(path)
-    for name in ("items.jsonl", "train.csv", "test.csv"):
-        if not (path / name).is_file():
-            raise FileNotFoundError(f"{path / name} is missing (a dataset needs items.jsonl, train.csv, test.csv)")
-    texts: dict[str, str] = {}
-    with open(path / "items.jsonl", encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                texts[str(obj["id"])] = paper_text(obj.get("title"), obj.get("abstract"))
-            except (ValueError, KeyError) as exc:
-                raise ValueError(f"{path / 'items.jsonl'} line {n}: {exc}") from exc
-    return Dataset(texts, _pairs(path / "train.csv"), _pairs(path / "test.csv"))
-
-
-def _pairs(file: Path) -> list[tuple[str, str]]:
-    with open(file, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or not {"user", "item"} <= set(reader.fieldnames):
-            raise ValueError(f"{file}: header must be 'user,item'")
-        return [(row["user"], row["item"]) for row in reader]
-
-
-def make_split(texts: dict[str, str], train_pairs: list[tuple[str, str]], test_pairs: list[tuple[str, str]]) -> Split:
-    """Index users over both sides; the vectorizer sees only the texts of items that are not test items."""
-    users = {u: i for i, u in enumerate(sorted({u for u, _ in train_pairs} | {u for u, _ in test_pairs}))}
-    train_items = list(dict.fromkeys(i for _, i in train_pairs))
-    test_items = list(dict.fromkeys(i for _, i in test_pairs))
-    missing = [i for i in train_items + test_items if i not in texts]
-    if missing:
-        raise ValueError(f"{len(missing)} items have pairs but no text in items.jsonl, e.g. {missing[:3]}")
-    test_set = set(test_items)
-    vectorizer = TextVectorizer.fit([t for i, t in texts.items() if i not in test_set])
-    return Split(
-        _matrix(train_pairs, users, train_items),
-        _matrix(test_pairs, users, test_items),
-        vectorizer.transform([texts[i] for i in train_items]),
-        vectorizer.transform([texts[i] for i in test_items]),
-        vectorizer,
-    )
-
-
-def _matrix(pairs, users: dict[str, int], items: list[str]) -> sp.csr_matrix:
-    col = {it: j for j, it in enumerate(items)}
-    rows = np.array([users[u] for u, _ in pairs], dtype=np.int64)
-    cols = np.array([col[i] for _, i in pairs], dtype=np.int64)
-    m = sp.csr_matrix((np.ones(len(pairs), np.float32), (rows, cols)), shape=(len(users), len(items)))
-    m.data[:] = 1.0
-    return m
-
-
-def validation_split(split: Split, seed: int = SEED) -> Split:
-    """Hold out a random 20% of the training items whole: the same shape of problem, test never touched."""
-    n = split.train.shape[1]
-    rng = np.random.default_rng(seed)
-    held = np.zeros(n, dtype=bool)
-    held[rng.choice(n, size=max(1, int(round(n * VALIDATION_FRACTION))), replace=False)] = True
-    keep, out = np.flatnonzero(~held), np.flatnonzero(held)
-    return Split(
-        split.train[:, keep].tocsr(), split.train[:, out].tocsr(), split.train_features[keep],
-        split.train_features[out], split.vectorizer,
-    )  # fmt: skip
-
-
-# --- metrics --------------------------------------------------------------------------------------------------
-
-
-def ranking_metrics(score_fn, test: sp.csr_matrix, ks: list[int]) -> dict[str, float]:
-    """Mean recall@K and nDCG@max(K) over users with test pairs; ``score_fn(users) -> (len, n_test)``."""
-    users = np.flatnonzero(np.diff(test.indptr) > 0)
-    kmax = min(max(ks), test.shape[1])
-    recall_sum = {k: 0.0 for k in ks}
-    ndcg_sum = 0.0
-    discounts = 1.0 / np.log2(np.arange(2, kmax + 2))
-    for start in range(0, len(users), BATCH):
-        batch = users[start : start + BATCH]
-        scores = np.asarray(score_fn(batch), dtype=np.float32)
-        top = np.argpartition(-scores, kmax - 1, axis=1)[:, :kmax]
-        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        truth = test[batch]
-        hits = np.take_along_axis(truth.toarray() > 0, top, axis=1)
-        n_true = np.diff(truth.indptr).astype(np.float64)
-        for k in ks:
-            recall_sum[k] += float((hits[:, : min(k, kmax)].sum(axis=1) / n_true).sum())
-        ideal = np.array([discounts[: int(min(n, kmax))].sum() for n in n_true])
-        ndcg_sum += float(((hits * discounts).sum(axis=1) / ideal).sum())
-    n = max(1, len(users))
-    out = {f"recall@{k}": recall_sum[k] / n for k in ks}
-    out[f"ndcg@{kmax if kmax == max(ks) else max(ks)}"] = ndcg_sum / n
-    out["users"] = int(len(users))
-    return out
-
-
-# --- methods --------------------------------------------------------------------------------------------------
-
-
-def _random_method(split: Split, seed: int = SEED):
-    rng = np.random.default_rng(seed)
-    return lambda users: rng.random((len(users), split.test.shape[1]), dtype=np.float32)
-
-
-def _profile_method(split: Split):
-    profiles = user_profiles(split.train, split.train_features, 1.0)
-    return lambda users: (profiles[users] @ split.test_features.T).toarray()
-
-
-def _fit(split: Split, params: HybridParams) -> HybridModel:
-    return HybridModel.fit(split.vectorizer, split.train_features, split.train, params)
+FEW_CLICKS = (1, 3, 10)
+PRODUCTION = "hybrid"
 
 
 def tune(split: Split, base: HybridParams, ks: list[int]) -> tuple[HybridParams, list[dict[str, Any]]]:
@@ -174,7 +53,7 @@ def tune(split: Split, base: HybridParams, ks: list[int]) -> tuple[HybridParams,
     Measured at the largest K on training items held out as pseudo-new papers (see ``_ascend``).
     """
     val = validation_split(split)
-    model = _fit(val, replace(base, cmf_beta=CMF_BETAS[0]))
+    model = HybridModel.fit(val.vectorizer, val.train_features, val.train, replace(base, cmf_beta=CMF_BETAS[0]))
     users = np.flatnonzero(np.diff(val.test.indptr) > 0)
     row_of = np.zeros(val.test.shape[0], dtype=np.int64)
     row_of[users] = np.arange(len(users))
@@ -249,8 +128,41 @@ def _rows(scores: np.ndarray, row_of: np.ndarray):
     return lambda users: scores[row_of[users]]
 
 
+def _scorer_fn(scorer: Scorer, split: Split):
+    return lambda users: scorer.score(users, split.test_features)
+
+
+def few_click_rows(
+    split: Split, scorers: dict[str, Scorer], ks: list[int], readers: np.ndarray, seed: int = SEED
+) -> dict[str, dict[str, Any]]:
+    """recall@K of ``readers`` (never trained on) folded in from k of their training papers, per scorer and k.
+
+    A reader counts for k when they have at least k training papers; the k are drawn at random (fixed seed).
+    """
+    rng = np.random.default_rng(seed + 2)
+    has = np.diff(split.train.indptr)
+    rows: dict[str, dict[str, Any]] = {}
+    for k in progress(FEW_CLICKS, desc="few-click"):
+        group = readers[has[readers] >= k]
+        chosen = [rng.choice(split.train.indices[split.train.indptr[u] : split.train.indptr[u + 1]], k, replace=False)
+                  for u in group]  # fmt: skip
+        items = np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+        col = {int(i): j for j, i in enumerate(items.tolist())}
+        r = np.repeat(np.arange(len(group)), k)
+        c = np.array([col[int(i)] for picks in chosen for i in picks], dtype=np.int64)
+        picked = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(group), len(items)))
+        truth = split.test[group].tocsr()
+        for name, scorer in scorers.items():
+            start = time.perf_counter()
+            scores = scorer.score_new_readers(picked, split.train_features[items], split.test_features, items)
+            metrics = ranking_metrics(lambda users, s=scores: s[users], truth, ks)
+            rows[f"{name} k={k}"] = {**metrics, "fit_s": 0.0, "score_s": round(time.perf_counter() - start, 3)}
+    return rows
+
+
 def evaluate_dataset(path: Path, ks: list[int], params: HybridParams | None = None) -> dict[str, Any]:
-    """Every method on the dataset's test split; the production hybrid tuned on validation first."""
+    """Every scorer on the dataset's test split (the production one tuned on validation first), then the
+    few-click rows."""
     ks = sorted({int(k) for k in ks} | {100}) if ks else [20, 50, 100]
     t0 = time.perf_counter()
     data = load_dataset(path)
@@ -263,24 +175,32 @@ def evaluate_dataset(path: Path, ks: list[int], params: HybridParams | None = No
     tune_s = time.perf_counter() - t0
 
     methods: dict[str, dict[str, Any]] = {}
-
-    def run(name: str, build) -> None:
+    scorers: dict[str, Scorer] = {
+        "random": RandomScorer(SEED), "popularity": PopularityScorer(), "content_profile": ContentProfileScorer(),
+        "als_content_map": ALSContentMapScorer(tuned), PRODUCTION: HybridScorer(tuned),
+    }  # fmt: skip
+    for name, scorer in progress(scorers.items(), desc="methods"):
         start = time.perf_counter()
-        score_fn = build()
+        scorer.fit(split.vectorizer, split.train_features, split.train)
         fit_s = time.perf_counter() - start
         start = time.perf_counter()
-        metrics = ranking_metrics(score_fn, split.test, ks)
+        metrics = ranking_metrics(_scorer_fn(scorer, split), split.test, ks)
         methods[name] = {**metrics, "fit_s": round(fit_s, 3), "score_s": round(time.perf_counter() - start, 3)}
 
-    run("random", lambda: _random_method(split))
-    run("content_profile", lambda: _profile_method(split))
-    als_only = replace(tuned, w_profile=0.0, w_ridge=0.0, w_als=1.0, w_cmf=0.0)
-    run("als_content_map", lambda: _scorer(_fit(split, als_only), split))
-    run("hybrid", lambda: _scorer(_fit(split, tuned), split))
+    readers = held_out_readers(split)
+    start = time.perf_counter()
+    cold = without_readers(split, readers)
+    few = {PRODUCTION: HybridScorer(tuned), "content_profile": ContentProfileScorer()}
+    for scorer in few.values():
+        scorer.fit(cold.vectorizer, cold.train_features, cold.train)
+    few_fit_s = round(time.perf_counter() - start, 3)
     return {
         "dataset": str(path),
         "methods": methods,
-        "production": "hybrid",
+        "few_click": few_click_rows(cold, few, ks, readers),
+        "few_click_readers": int(len(readers)),
+        "few_click_fit_s": few_fit_s,
+        "production": PRODUCTION,
         "params": tuned.to_json(),
         "validation": {"trials": len(trials), "best": _best_trial(trials, ks), "tune_s": round(tune_s, 3)},
         "n_users": int(split.train.shape[0]),
@@ -290,24 +210,28 @@ def evaluate_dataset(path: Path, ks: list[int], params: HybridParams | None = No
     }
 
 
-def _scorer(model: HybridModel, split: Split):
-    views = model.item_views(split.test_features)
-    return lambda users: model.score(users, views)
-
-
 def _best_trial(trials: list[dict[str, Any]], ks: list[int]) -> dict[str, Any]:
     k = max(ks)
     return max(trials, key=lambda t: t[f"recall@{k}"] + 0.1 * t[f"ndcg@{k}"]) if trials else {}
 
 
 def format_table(report: dict[str, Any]) -> str:
-    """A plain-text table: one row per method, the production one marked."""
+    """A plain-text table: one row per method (the production one marked), then the few-click rows."""
     methods = report["methods"]
     cols = [c for c in next(iter(methods.values())) if c.startswith(("recall@", "ndcg@"))] + ["fit_s", "score_s"]
-    lines = [f"{'method':<18}" + "".join(f"{c:>12}" for c in cols)]
-    for name, m in methods.items():
-        mark = " *" if name == report.get("production") else ""
+    lines = [f"{'method':<26}" + "".join(f"{c:>12}" for c in cols)]
+
+    def row(name: str, m: dict[str, Any]) -> str:
         cells = "".join(f"{m[c]:>12.4f}" if c.startswith(("recall", "ndcg")) else f"{m[c]:>12.2f}" for c in cols)
-        lines.append(f"{name + mark:<18}{cells}")
+        return f"{name:<26}{cells}"
+
+    for name, m in methods.items():
+        lines.append(row(name + (" *" if name == report.get("production") else ""), m))
+    few = report.get("few_click") or {}
+    if few:
+        lines.append(
+            f"few clicks: {report.get('few_click_readers', 0)} readers never trained on, folded in from k papers"
+        )
+        lines += [row(name, m) for name, m in few.items()]
     lines.append(f"* production; params tuned on a validation split of train.csv: {json.dumps(report['params'])}")
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from lab.progress import progress
 from service.models import Delivery, Interaction, Paper, Subscriber
 from service.runtime import Runtime
 from service.subscribers.lifecycle import create_confirmed
@@ -242,7 +243,7 @@ def _simulate_history(
     day_slices = np.array_split(np.arange(len(papers)), days)
     rows: list[dict[str, Any]] = []
     sent = clicks = 0
-    for day_index, day_papers in enumerate(day_slices):
+    for day_index, day_papers in enumerate(progress(day_slices, desc="simulated days")):
         if len(day_papers) == 0:
             continue
         when = dt.datetime.combine(today - dt.timedelta(days=days - day_index), dt.time(8, 0))

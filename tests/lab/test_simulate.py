@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from service.simulate import affinity, click_probability, position_bias, simulate_population, tokens
 from sqlalchemy import func, select
 
+from lab.simulate import affinity, click_probability, position_bias, simulate_population, tokens
 from service.models import Interaction, Paper, Subscriber
 from service.runtime import Runtime
 
