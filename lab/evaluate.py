@@ -135,7 +135,8 @@ def _scorer_fn(scorer: Scorer, split: Split):
 def few_click_rows(
     split: Split, scorers: dict[str, Scorer], ks: list[int], readers: np.ndarray, seed: int = SEED
 ) -> dict[str, dict[str, Any]]:
-    """recall@K of ``readers`` (never trained on) folded in from k of their training papers, per scorer and k.
+    """recall@K of ``readers`` folded in from k of their training papers, per scorer and k: ``scorers`` were
+    fitted without these readers, ``split`` still holds their training rows (where the k papers come from).
 
     A reader counts for k when they have at least k training papers; the k are drawn at random (fixed seed).
     """
@@ -197,7 +198,7 @@ def evaluate_dataset(path: Path, ks: list[int], params: HybridParams | None = No
     return {
         "dataset": str(path),
         "methods": methods,
-        "few_click": few_click_rows(cold, few, ks, readers),
+        "few_click": few_click_rows(split, few, ks, readers),
         "few_click_readers": int(len(readers)),
         "few_click_fit_s": few_fit_s,
         "production": PRODUCTION,
