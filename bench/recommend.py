@@ -86,10 +86,9 @@ def bench_rank_digest(n_subs: int, n_papers: int, seed: int) -> dict:
     import datetime as dt
     import tempfile
 
-    from service.recommend.blend import _candidates
-
     from service.models import Interaction, Paper, Subscriber
     from service.recommend import rank_digest, train_model
+    from service.recommend.loader import load_candidates
     from service.recommend.store import latest_model
     from service.runtime import Runtime
 
@@ -117,8 +116,8 @@ def bench_rank_digest(n_subs: int, n_papers: int, seed: int) -> dict:
     with rt.db.session() as s:
         stored = latest_model(s)
         start = time.perf_counter()
-        cands = _candidates(s, new_ids, stored)
-        stored.model.score(np.array([stored.user_row[u] for u in sub_ids]), cands.views)
+        _, side = load_candidates(s, new_ids, stored)
+        stored.model.score(np.array([stored.user_row[u] for u in sub_ids]), side.views)
         score_s = time.perf_counter() - start
         start = time.perf_counter()
         picks = rank_digest(rt, s, sub_ids, new_ids, dt.date(2025, 1, 1))

@@ -28,6 +28,7 @@ from lab.metrics import ranking_metrics
 from lab.progress import progress
 from service.recommend.cmf import fit_collective, fold_in_items
 from service.recommend.content_map import fit_ridge_map
+from service.recommend.embed import available as embed_available
 from service.recommend.hybrid import HybridModel, HybridParams, blend, standardise
 from service.recommend.scorers import (
     ALSContentMapScorer,
@@ -53,7 +54,8 @@ def tune(split: Split, base: HybridParams, ks: list[int]) -> tuple[HybridParams,
     Measured at the largest K on training items held out as pseudo-new papers (see ``_ascend``).
     """
     val = validation_split(split)
-    model = HybridModel.fit(val.vectorizer, val.train_features, val.train, replace(base, cmf_beta=CMF_BETAS[0]))
+    start = replace(base, cmf_beta=CMF_BETAS[0], w_embed=base.w_embed or float(embed_available()))
+    model = HybridModel.fit(val.vectorizer, val.train_features, val.train, start)
     users = np.flatnonzero(np.diff(val.test.indptr) > 0)
     row_of = np.zeros(val.test.shape[0], dtype=np.int64)
     row_of[users] = np.arange(len(users))
@@ -71,7 +73,8 @@ def tune(split: Split, base: HybridParams, ks: list[int]) -> tuple[HybridParams,
             model.content_map = fit_ridge_map(model.item_latent[has_clicks], model.als_items[has_clicks], map_lambda)
             views.als = views.latent @ model.content_map
             parts = {k: standardise(v) for k, v in model.component_scores(users, views).items()}
-            found = _ascend(parts, replace(base, cmf_beta=beta, map_lambda=map_lambda), row_of, val.test, ks, trials)
+            found = _ascend(parts, replace(base, cmf_beta=beta, map_lambda=map_lambda), row_of, val.test, ks, trials,
+                            model.embed_words.shape[1] > 0)  # fmt: skip
             if best is None or found[0] > best[0]:
                 best = found
     assert best is not None
@@ -85,14 +88,16 @@ def _ascend(
     truth: sp.csr_matrix,
     ks: list[int],
     trials: list[dict[str, Any]],
+    embed: bool = False,
 ) -> tuple[float, HybridParams]:
     """A coarse grid over the two strongest weights, then coordinate ascent over all (content profile fixed at 1).
 
     The grid finds the right region; the ascent, one rung of the ladder at a time, is not stopped by the grid's
-    edges. The objective is recall at the largest K (the target), with nDCG as a small tie-breaker.
+    edges. The objective is recall at the largest K (the target), with nDCG as a small tie-breaker. With the
+    embedding view (``embed``) its weight is searched too, from 0.
     """
     kmax = max(ks)
-    names = ("w_ridge", "w_als", "w_cmf")
+    names = ("w_ridge", "w_als", "w_cmf", "w_embed") if embed else ("w_ridge", "w_als", "w_cmf")
     seen: dict[tuple[int, ...], float] = {}
 
     def objective(pos: dict[str, int]) -> float:
@@ -105,7 +110,8 @@ def _ascend(
                            **{n: WEIGHT_LADDER[pos[n]] for n in names}, **m})  # fmt: skip
         return seen[key]
 
-    grid = [{"w_ridge": 0, "w_als": a, "w_cmf": c} for a in COARSE_RUNGS["w_als"] for c in COARSE_RUNGS["w_cmf"]]
+    grid = [{"w_ridge": 0, "w_als": a, "w_cmf": c, "w_embed": 0}
+            for a in COARSE_RUNGS["w_als"] for c in COARSE_RUNGS["w_cmf"]]  # fmt: skip
     position = max(grid, key=objective)
     current = objective(position)
     improved = True
@@ -121,6 +127,8 @@ def _ascend(
                 if value > current + 1e-6:
                     position, current, improved = trial, value, True
     chosen = replace(params, w_profile=1.0, **{n: WEIGHT_LADDER[position[n]] for n in names})
+    if not embed:
+        chosen = replace(chosen, w_embed=0.0)
     return current, chosen
 
 

@@ -33,6 +33,7 @@ from service.recommend.cmf import (
 )
 from service.recommend.content import TextVectorizer, l2_normalise_rows
 from service.recommend.content_map import fit_ridge_map
+from service.recommend.embed import l2_rows, word_vectors
 
 ITEMS_PER_FACTOR = 10
 COLLABORATIVE_HALF = 1000  # liked pairs at which the views learned from readers get half their tuned weight
@@ -50,6 +51,7 @@ class HybridParams:
     w_ridge: float = 0.25
     w_als: float = 1.5
     w_cmf: float = 5.0
+    w_embed: float = 0.0  # the WordLlama view (``embed.py``), when the embed extra is installed at training
     cmf_beta: float = 3.0  # weight of a paper's words against its readers in collective ALS
     cmf_alphas: list[float] = field(default_factory=lambda: [20.0, 40.0, 30.0])  # one ensemble member each
     als: ALSParams = field(default_factory=lambda: ALSParams(factors=256, regularization=1.0, alpha=20.0))
@@ -78,7 +80,8 @@ class HybridParams:
         return replace(self, w_profile=0.0, w_ridge=0.0, w_als=1.0, w_cmf=0.0)
 
     def weights(self) -> dict[str, float]:
-        return {"profile": self.w_profile, "ridge": self.w_ridge, "als": self.w_als, "cmf": self.w_cmf}
+        return {"profile": self.w_profile, "ridge": self.w_ridge, "als": self.w_als, "cmf": self.w_cmf,
+                "embed": self.w_embed}  # fmt: skip
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -98,6 +101,7 @@ class ItemViews:
     latent: np.ndarray  # (c, k) low-rank text space
     als: np.ndarray  # (c, f) ALS item factors through the content map
     cmf: np.ndarray  # (c, f') collective factors folded in from words
+    embed: np.ndarray  # (c, e) l2-normalised WordLlama vectors (e = 0 without the embed view)
 
 
 def standardise(scores: np.ndarray) -> np.ndarray:
@@ -127,6 +131,7 @@ class HybridModel:
     als_items: np.ndarray  # (n_items, f)
     content_map: np.ndarray  # (k, f)
     cmf: CollectiveFactors
+    embed_words: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (d, e), see embed.py
     _grams: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # --- fitting -------------------------------------------------------------------------------------------
@@ -159,9 +164,10 @@ class HybridModel:
             cmf = fit_collective(conf, item_features, params.cmf_beta, blocks, threads)
         else:
             cmf = empty(conf.shape[0], vectorizer.dim, conf.shape[1], blocks)
+        embed_words = word_vectors(vectorizer.vocabulary) if params.w_embed else np.zeros((vectorizer.dim, 0))
         return cls(
             params, vectorizer, projection, latent, profiles, ridge_users.astype(np.float32), solver,
-            als_users, als_items, content_map, cmf,
+            als_users, als_items, content_map, cmf, embed_words.astype(np.float32),
         )  # fmt: skip
 
     # --- scoring -------------------------------------------------------------------------------------------
@@ -176,7 +182,13 @@ class HybridModel:
             cmf = fold_in_items(self.cmf, features, self.params.cmf_beta, self.params.cmf_blocks())
         else:
             cmf = np.zeros((features.shape[0], self.cmf.users.shape[1]), np.float32)
-        return ItemViews(features, latent, latent @ self.content_map, cmf)
+        return ItemViews(features, latent, latent @ self.content_map, cmf, self.embed_rows(features))
+
+    def embed_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+        """(n, e) TF-IDF rows (papers or readers' profiles) in the embedding space, l2-normalised."""
+        if self.embed_words.shape[1] == 0 or rows.shape[1] != self.embed_words.shape[0]:
+            return np.zeros((rows.shape[0], self.embed_words.shape[1]), np.float32)
+        return l2_rows(np.asarray(rows @ self.embed_words, dtype=np.float32))
 
     def component_scores(self, users: np.ndarray, views: ItemViews) -> dict[str, np.ndarray]:
         """Raw scores of each view for ``users`` (row indices) x candidate papers."""
@@ -187,6 +199,7 @@ class HybridModel:
             "ridge": self.ridge_users[users] @ views.latent.T,
             "als": self.als_users[users] @ views.als.T,
             "cmf": self.cmf.users[users] @ views.cmf.T,
+            "embed": self.embed_rows(self.profiles[users]) @ views.embed.T,
         }
 
     def score(self, users: np.ndarray, views: ItemViews) -> np.ndarray:
@@ -234,14 +247,35 @@ class HybridModel:
     ) -> tuple[np.ndarray, np.ndarray]:
         """ALS and collective factors of papers, (m, f) and (m, F): the learned ones of training papers
         (``item_rows`` >= 0 and not all zero), else folded in from their text."""
+        n = features.shape[0]
+        rows = np.full(n, -1, np.int64) if item_rows is None else np.asarray(item_rows, dtype=np.int64)
+        known = rows >= 0
+        learned_als = known & np.any(self.als_items[np.where(known, rows, 0)], axis=1) if n else known
+        learned_cmf = known & np.any(self.cmf.items[np.where(known, rows, 0)], axis=1) if n else known
         als = self.latent(features) @ self.content_map
-        cmf = fold_in_items(self.cmf, features, self.params.cmf_beta, self.params.cmf_blocks())
-        for j, row in enumerate([] if item_rows is None else np.asarray(item_rows).tolist()):
-            if row >= 0 and np.any(self.als_items[row]):
-                als[j] = self.als_items[row]
-            if row >= 0 and np.any(self.cmf.items[row]):
-                cmf[j] = self.cmf.items[row]
+        als[learned_als] = self.als_items[rows[learned_als]]
+        cmf = np.zeros((n, self.cmf.items.shape[1]), np.float32)
+        cmf[learned_cmf] = self.cmf.items[rows[learned_cmf]]
+        fold = np.flatnonzero(~learned_cmf)  # only papers without learned factors are solved from their words
+        if len(fold):
+            cmf[fold] = fold_in_items(self.cmf, features[fold], self.params.cmf_beta, self.params.cmf_blocks())
         return als, cmf
+
+    def gram_inverse(self, view: str) -> np.ndarray:
+        """(Y'Y + lambda I)^-1 of ``view`` ("als", or "cmf" block-diagonal): the shared part of every reader's
+        least-squares step, inverted once per model (see ``explain.py``)."""
+        key = f"{view}_inverse"
+        if key not in self._grams:
+            gram = self.gram(view).astype(np.float64)
+            out = np.zeros(gram.shape, np.float32)
+            spans = [slice(0, gram.shape[0])] if view == "als" else self.cmf.spans()
+            blocks = [self.params.als] if view == "als" else self.params.cmf_blocks()
+            regs = [p.regularization for p in blocks]
+            for span, reg in zip(spans, regs, strict=True):
+                block = gram[span, span] + reg * np.eye(span.stop - span.start)
+                out[span, span] = np.linalg.inv(block)
+            self._grams[key] = out
+        return self._grams[key]
 
     def score_rows(
         self, conf_rows: sp.csr_matrix, row_features: sp.csr_matrix, views: ItemViews, row_items: np.ndarray | None
@@ -252,7 +286,7 @@ class HybridModel:
         profiles, ridge, als, cmf = self.fold_in(conf_rows, row_features, item_als, item_cmf)
         prof = (profiles @ views.features.T).toarray() if views.features.shape[1] else np.zeros((len(als), 0))
         parts = {"profile": prof.astype(np.float32), "ridge": ridge @ views.latent.T, "als": als @ views.als.T,
-                 "cmf": cmf @ views.cmf.T}  # fmt: skip
+                 "cmf": cmf @ views.cmf.T, "embed": self.embed_rows(profiles) @ views.embed.T}  # fmt: skip
         return blend(parts, self.params)
 
     # --- persistence ---------------------------------------------------------------------------------------
@@ -264,9 +298,9 @@ class HybridModel:
             projection=self.projection, item_latent=self.item_latent, ridge_users=self.ridge_users,
             ridge_solver=self.ridge_solver, als_users=self.als_users, als_items=self.als_items,
             content_map=self.content_map, cmf_users=self.cmf.users, cmf_words=self.cmf.words,
-            cmf_items=self.cmf.items, cmf_gram=self.cmf.gram,
-            cmf_blocks=self.cmf.blocks, profiles_data=p.data, profiles_indices=p.indices,
-            profiles_indptr=p.indptr, profiles_shape=np.asarray(p.shape, dtype=np.int64),
+            cmf_items=self.cmf.items, cmf_gram=self.cmf.gram, cmf_blocks=self.cmf.blocks,
+            embed_words=self.embed_words, profiles_data=p.data, profiles_indices=p.indices, profiles_indptr=p.indptr,
+            profiles_shape=np.asarray(p.shape, dtype=np.int64),
         )  # fmt: skip
         return arrays
 
@@ -283,6 +317,8 @@ class HybridModel:
             CollectiveFactors(
                 arrays["cmf_users"], arrays["cmf_words"], arrays["cmf_items"], arrays["cmf_gram"], arrays["cmf_blocks"]
             ),
+            np.asarray(arrays["embed_words"], np.float32) if "embed_words" in arrays
+            else np.zeros((len(arrays["vec_idf"]), 0), np.float32),
         )  # fmt: skip
 
 

@@ -22,13 +22,14 @@ from service.db import id_in
 from service.models import ENGAGED_ROWS, Interaction, Paper, Subscriber
 from service.recommend.als import EVENT_WEIGHTS, MAX_POSITIVE
 from service.recommend.content import TextVectorizer, keyword_pattern, paper_text
-from service.recommend.explain import liked_shares
+from service.recommend.explain import Explainer
 from service.recommend.hybrid import ItemViews, blend, standardise
 from service.recommend.ranking import Batch, Candidates, Prefs, RankWeights, Reader, norm_name
 from service.recommend.store import StoredModel
 from service.recommend.trending import trending_for
 
 HISTORY_FOR_REASONS = 30  # most recent liked papers weighed for "because you read"
+EXPLAIN_GROUP = 256  # readers whose liked papers are explained together (bounds the (papers x candidates) arrays)
 LIKED_KINDS = ("click", "more")
 REACTED_KINDS = ("click", "more", "less")
 
@@ -265,16 +266,14 @@ def load_batch(
             learned[local] = blend(parts, stored.model.params)
             raw = {present[i]: {k: v[n] for k, v in parts.items()} for n, i in enumerate(local.tolist())}
     allowed = ~_unavailable(session, present, row, cands.ids)
+    because = _because(stored, raw, liked, side) if raw else {}
     readers = []
     for i, sid in enumerate(present):
         p = prefs[sid]
         allowed[i] &= ~side.keywords.any(p.exclude)
         history = liked.get(sid)
-        because = None
-        if history and sid in raw:
-            because = _shares(stored, raw[sid], history, side)
         readers.append(Reader(
-            sid, p, history.total if history else 0, tuple(history.titles) if history else (), because,
+            sid, p, history.total if history else 0, tuple(history.titles) if history else (), because.get(sid),
             tuple(_topic_match(t, side) for t in p.topics), tuple(side.keywords.hits(k) for k in p.include),
         ))  # fmt: skip
     return Batch(readers, learned, allowed, _less_like_this(session, present, row, side))
@@ -286,9 +285,22 @@ def _topic_match(topic: str, side: TextSide) -> np.ndarray:
     return np.maximum(sims, side.keywords.hits(topic).astype(np.float32))
 
 
-def _shares(stored: StoredModel, raw: dict[str, np.ndarray], history: Liked, side: TextSide) -> np.ndarray:
+def _because(
+    stored: StoredModel, raw: dict[int, dict[str, np.ndarray]], liked: dict[int, Liked], side: TextSide
+) -> dict[int, np.ndarray]:
+    """Per reader the model knows and who liked papers: each liked paper's share of their learned score, (m, c).
+    The liked papers of up to EXPLAIN_GROUP readers are transformed and factored once, together."""
+    readers = [sid for sid in raw if sid in liked]
+    out: dict[int, np.ndarray] = {}
     model = stored.model
-    features = model.vectorizer.transform(history.texts)
-    rows = np.array([stored.item_row.get(pid, -1) for pid in history.ids], dtype=np.int64)
-    factors = model.paper_factors(features, rows)
-    return liked_shares(model, raw, features, factors, np.array(history.conf), side.views)
+    for start in range(0, len(readers), EXPLAIN_GROUP):
+        group = readers[start : start + EXPLAIN_GROUP]
+        texts = {pid: text for sid in group for pid, text in zip(liked[sid].ids, liked[sid].texts, strict=True)}
+        ids = list(texts)
+        at = {pid: k for k, pid in enumerate(ids)}
+        rows = np.array([stored.item_row.get(pid, -1) for pid in ids], dtype=np.int64)
+        explainer = Explainer(model, side.views, model.vectorizer.transform([texts[p] for p in ids]), rows)
+        for sid in group:
+            idx = np.array([at[pid] for pid in liked[sid].ids], dtype=np.int64)
+            out[sid] = explainer.shares(idx, np.array(liked[sid].conf), raw[sid])
+    return out

@@ -127,7 +127,7 @@ def test_every_scorer_is_under_contract():
 
 def test_liked_shares_add_up_to_a_folded_in_readers_score(data):
     """The explanation behind "because you read": each liked paper's share, summed, is the learned score."""
-    from service.recommend.explain import liked_shares
+    from service.recommend.explain import Explainer
 
     vectorizer, features, conf, new = data
     model = HybridScorer(SMALL).fit(vectorizer, features, conf).model
@@ -138,7 +138,7 @@ def test_liked_shares_add_up_to_a_folded_in_readers_score(data):
     profiles, ridge, als, cmf = model.fold_in(rows, features[liked], *model.paper_factors(features[liked], liked))
     raw = {"profile": (profiles @ new.T).toarray()[0], "ridge": (ridge @ views.latent.T)[0],
            "als": (als @ views.als.T)[0], "cmf": (cmf @ views.cmf.T)[0]}  # fmt: skip
-    shares = liked_shares(model, raw, features[liked], model.paper_factors(features[liked], liked), weights, views)
+    shares = Explainer(model, views, features[liked], liked).shares(np.arange(3), weights, raw)
     learned = model.score_rows(rows, features[liked], views, liked)[0]
     centred = shares - shares.mean(axis=1, keepdims=True)
     np.testing.assert_allclose(centred.sum(axis=0), learned, atol=0.05 * np.abs(learned).max())

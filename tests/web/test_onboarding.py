@@ -91,8 +91,12 @@ def test_post_needs_csrf_and_a_valid_token(client, web_rt, recent):
 
 def test_confirmation_and_preferences_pages_link_here(client, web_rt):
     reader = add_subscriber(web_rt)
-    prefs = client.get(path_of(web_rt.links.preferences(reader.id, reader.token_version)))
-    assert papers_path(web_rt, reader) in prefs.text
+    path = path_of(web_rt.links.preferences(reader.id, reader.token_version))
+    assert f'href="{path}/papers"' in client.get(path).text
+    with client.application.test_request_context():
+        confirmed = client.application.jinja_env.get_template("web/confirmed.html").render(preferences_url=path)
+    assert f'href="{path}/papers"' in confirmed
+    assert client.get(f"{path}/papers").status_code == 200
 
 
 def test_first_digest_after_three_picks_is_about_them_and_says_why(client, web_rt, shared_dir):
