@@ -33,12 +33,16 @@ class _Collaborative:
         self.q = self.p @ candidates.T  # (u, c)
         self.params = params
 
-    def shares(self, idx: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    def shares(self, idx: np.ndarray, conf: np.ndarray, real: np.ndarray) -> np.ndarray:
+        """(R, m, c) for R readers at once: ``idx``/``conf`` (R, m) padded where ``real`` is False. A padded
+        paper gets D = 0, so its row of I + D K is the identity's and it adds nothing to the real ones."""
         c = self.params.alpha * np.abs(conf.astype(np.float64))
-        k = self.y[idx].astype(np.float64) @ self.p[idx].T.astype(np.float64)  # (m, m)
-        m = np.linalg.inv(np.eye(len(idx)) + (c - 1.0)[:, None] * k)
-        weights = np.where(conf > 0, c, 0.0)
-        return (weights[:, None] * (m.T @ self.q[idx].astype(np.float64))).astype(np.float32)
+        y, p = self.y[idx].astype(np.float64), self.p[idx].astype(np.float64)
+        k = np.einsum("rmf,rnf->rmn", y, p)  # (R, m, m)
+        d = np.where(real, c - 1.0, 0.0)
+        m = np.linalg.inv(np.eye(idx.shape[1])[None] + d[:, :, None] * k)
+        weights = np.where(real & (conf > 0), c, 0.0)
+        return (weights[:, :, None] * np.einsum("rkm,rkc->rmc", m, self.q[idx].astype(np.float64))).astype(np.float32)
 
 
 class Explainer:
@@ -69,26 +73,34 @@ class Explainer:
                 for span, block in zip(model.cmf.spans(), model.params.cmf_blocks(), strict=True)
             ]
 
-    def shares(self, idx: np.ndarray, conf: np.ndarray, raw: dict[str, np.ndarray]) -> np.ndarray:
-        """(m, c): the part of one reader's blended score each of their m liked papers (rows ``idx`` of this
-        group, confidence ``conf``) gives each candidate. ``raw``: the reader's raw view scores over the
-        candidates (``component_scores``), whose spread the blend divides by."""
-        conf = np.asarray(conf, dtype=np.float32)
+    def shares(self, readers: list[tuple[np.ndarray, np.ndarray]], raw: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """For each reader (rows ``idx`` of this group's papers, their confidence ``conf``): (m, c), the part of
+        their blended score each of their m liked papers gives each candidate. ``raw`` (R, c) per view: the
+        readers' raw view scores over the candidates (``component_scores``), whose spread the blend divides by."""
+        n, width = len(readers), max((len(i) for i, _ in readers), default=0)
+        c = next(iter(raw.values())).shape[-1]
+        idx = np.zeros((n, width), np.int64)
+        conf = np.zeros((n, width), np.float32)
+        real = np.zeros((n, width), bool)
+        for r, (i, w) in enumerate(readers):
+            idx[r, : len(i)], conf[r, : len(i)], real[r, : len(i)] = i, w, True
         parts: dict[str, np.ndarray] = {}
+        if "profile" in self.sims or self.embedded is not None:
+            mix = sp.csr_matrix((conf[real], (np.nonzero(real)[0], idx[real])), shape=(n, self.features.shape[0]))
         if "profile" in self.sims:
-            summed = sp.csr_matrix(conf[None, :]) @ self.features[idx]
-            norm = float(np.sqrt(summed.multiply(summed).sum())) or 1.0
-            parts["profile"] = conf[:, None] * self.sims["profile"][idx] / norm
+            summed = (mix @ self.features).tocsr()
+            norm = np.sqrt(np.asarray(summed.multiply(summed).sum(axis=1))).ravel()
+            parts["profile"] = conf[:, :, None] * self.sims["profile"][idx] / np.where(norm > 0, norm, 1)[:, None, None]
         if "ridge" in self.sims:
-            parts["ridge"] = self.sims["ridge"][idx]
+            parts["ridge"] = np.where(real[:, :, None], self.sims["ridge"][idx], 0.0)
         if self.embedded is not None:
-            norm = float(np.linalg.norm(conf @ self.embedded[idx])) or 1.0
-            parts["embed"] = conf[:, None] * self.sims["embed"][idx] / norm
+            norm = np.linalg.norm(np.asarray(mix @ self.embedded), axis=1)
+            parts["embed"] = conf[:, :, None] * self.sims["embed"][idx] / np.where(norm > 0, norm, 1)[:, None, None]
         for name, blocks in self.collaborative.items():
-            parts[name] = sum(block.shares(idx, conf) for block in blocks)
-        out = np.zeros((len(idx), next(iter(raw.values())).shape[-1]), np.float32)
+            parts[name] = sum(block.shares(idx, conf, real) for block in blocks)
+        out = np.zeros((n, width, c), np.float32)
         for name, share in parts.items():
-            spread = float(np.asarray(raw[name]).std())
-            if spread > 1e-9:
-                out += self.weights[name] * share / spread
-        return out
+            spread = np.asarray(raw[name]).std(axis=1)
+            scale = np.divide(self.weights[name], spread, out=np.zeros_like(spread), where=spread > 1e-9)
+            out += scale[:, None, None] * share
+        return [out[r, : len(i)] for r, (i, _) in enumerate(readers)]

@@ -300,7 +300,7 @@ def _because(
         at = {pid: k for k, pid in enumerate(ids)}
         rows = np.array([stored.item_row.get(pid, -1) for pid in ids], dtype=np.int64)
         explainer = Explainer(model, side.views, model.vectorizer.transform([texts[p] for p in ids]), rows)
-        for sid in group:
-            idx = np.array([at[pid] for pid in liked[sid].ids], dtype=np.int64)
-            out[sid] = explainer.shares(idx, np.array(liked[sid].conf), raw[sid])
+        asked = [(np.array([at[pid] for pid in liked[sid].ids], np.int64), np.array(liked[sid].conf)) for sid in group]
+        views = {name: np.stack([raw[sid][name] for sid in group]) for name in raw[group[0]]}
+        out.update(zip(group, explainer.shares(asked, views), strict=True))
     return out

@@ -138,7 +138,13 @@ def test_liked_shares_add_up_to_a_folded_in_readers_score(data):
     profiles, ridge, als, cmf = model.fold_in(rows, features[liked], *model.paper_factors(features[liked], liked))
     raw = {"profile": (profiles @ new.T).toarray()[0], "ridge": (ridge @ views.latent.T)[0],
            "als": (als @ views.als.T)[0], "cmf": (cmf @ views.cmf.T)[0]}  # fmt: skip
-    shares = Explainer(model, views, features[liked], liked).shares(np.arange(3), weights, raw)
+    explainer = Explainer(model, views, features[liked], liked)
+    shares = explainer.shares([(np.arange(3), weights)], {k: v[None, :] for k, v in raw.items()})[0]
+    # a second reader in the same call (fewer papers, so the first one's are padded) changes nothing
+    both = explainer.shares(
+        [(np.array([2]), weights[:1]), (np.arange(3), weights)], {k: np.stack([v, v]) for k, v in raw.items()}
+    )
+    np.testing.assert_allclose(both[1], shares, rtol=1e-4, atol=1e-5)
     learned = model.score_rows(rows, features[liked], views, liked)[0]
     centred = shares - shares.mean(axis=1, keepdims=True)
     np.testing.assert_allclose(centred.sum(axis=0), learned, atol=0.05 * np.abs(learned).max())
