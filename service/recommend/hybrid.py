@@ -48,10 +48,10 @@ class HybridParams:
     map_lambda: float = 0.3
     negative_weight: float = 1.0  # how much a "less like this" paper is subtracted from the profile
     w_profile: float = 1.0
-    w_ridge: float = 0.25
+    w_ridge: float = 0.0
     w_als: float = 1.5
     w_cmf: float = 5.0
-    w_embed: float = 0.0  # the WordLlama view (``embed.py``), when the embed extra is installed at training
+    w_embed: float = 0.5  # the WordLlama view (``embed.py``); absent (no weight) without the embed extra
     cmf_beta: float = 3.0  # weight of a paper's words against its readers in collective ALS
     cmf_alphas: list[float] = field(default_factory=lambda: [20.0, 40.0, 30.0])  # one ensemble member each
     als: ALSParams = field(default_factory=lambda: ALSParams(factors=256, regularization=1.0, alpha=20.0))

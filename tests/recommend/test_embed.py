@@ -9,7 +9,7 @@ import pytest
 from service.recommend import embed
 from service.recommend.hybrid import HybridParams
 from service.recommend.scorers import HybridScorer
-from tests.recommend.test_scorers import SMALL, ScorerContract, data  # noqa: F401 - the data fixture
+from tests.recommend.test_scorers import SMALL, ScorerContract
 
 
 def test_words_are_embedded_from_the_wheel_without_any_download(monkeypatch):

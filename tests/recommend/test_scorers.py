@@ -10,7 +10,6 @@ import pytest
 import scipy.sparse as sp
 
 from service.recommend.als import ALSParams
-from service.recommend.content import TextVectorizer
 from service.recommend.hybrid import HybridParams
 from service.recommend.scorers import (
     SCORERS,
@@ -21,28 +20,11 @@ from service.recommend.scorers import (
     RandomScorer,
     Scorer,
 )
-from tests.recommend.fixtures import TOPICS, make_paper
+from tests.recommend.conftest import N_PER_TOPIC
+from tests.recommend.fixtures import TOPICS
 
 SMALL = HybridParams(svd_dim=16, als=ALSParams(factors=8, iterations=6), cmf=ALSParams(factors=8, iterations=6),
                      cmf_alphas=[20.0, 40.0])  # fmt: skip
-N_PER_TOPIC = 10  # training papers per topic; readers 0-2 read topic 0, 3-5 topic 1, ...
-
-
-def texts(start: int, n: int) -> list[str]:
-    return [f"{p.title} {p.abstract}" for t in TOPICS for p in (make_paper(t, start + i) for i in range(n))]
-
-
-@pytest.fixture(scope="module")
-def data():
-    train = texts(0, N_PER_TOPIC)
-    vectorizer = TextVectorizer.fit(train)
-    features = vectorizer.transform(train)
-    rng = np.random.default_rng(1)
-    blocks = np.kron(np.eye(len(TOPICS)), np.ones((3, N_PER_TOPIC)))  # 12 readers, 3 per topic
-    blocks[11] = 0  # a reader the training never heard from
-    conf = sp.csr_matrix((blocks * (rng.random(blocks.shape) < 0.6)).astype(np.float32))
-    new = vectorizer.transform(texts(100, 3))  # 3 new papers per topic, in TOPICS order
-    return vectorizer, features, conf.tocsr(), new
 
 
 class ScorerContract:
@@ -137,7 +119,8 @@ def test_liked_shares_add_up_to_a_folded_in_readers_score(data):
     views = model.item_views(new)
     profiles, ridge, als, cmf = model.fold_in(rows, features[liked], *model.paper_factors(features[liked], liked))
     raw = {"profile": (profiles @ new.T).toarray()[0], "ridge": (ridge @ views.latent.T)[0],
-           "als": (als @ views.als.T)[0], "cmf": (cmf @ views.cmf.T)[0]}  # fmt: skip
+           "als": (als @ views.als.T)[0], "cmf": (cmf @ views.cmf.T)[0],
+           "embed": (model.embed_rows(profiles) @ views.embed.T)[0]}  # fmt: skip
     explainer = Explainer(model, views, features[liked], liked)
     shares = explainer.shares([(np.arange(3), weights)], {k: v[None, :] for k, v in raw.items()})[0]
     # a second reader in the same call (fewer papers, so the first one's are padded) changes nothing
