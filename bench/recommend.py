@@ -118,7 +118,8 @@ def bench_rank_digest(n_subs: int, n_papers: int, seed: int, clicks: int = 5) ->
         stored = latest_model(s)
         start = time.perf_counter()
         _, side = load_candidates(s, new_ids, stored)
-        stored.model.score(np.array([stored.user_row[u] for u in sub_ids if u in stored.user_row], dtype=np.int64), side.views)
+        known = np.array([stored.user_row[u] for u in sub_ids if u in stored.user_row], dtype=np.int64)
+        stored.model.score(known, side.views)
         score_s = time.perf_counter() - start
         start = time.perf_counter()
         picks = rank_digest(rt, s, sub_ids, new_ids, dt.date(2025, 1, 1))
