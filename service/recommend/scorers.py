@@ -174,7 +174,8 @@ class PopularityScorer(Scorer):
 
 
 class RandomScorer(Scorer):
-    """Baseline: uniform noise, a pure function of (seed, reader, the paper's words), so it is repeatable."""
+    """Baseline: one random order of the papers for every reader, a pure function of (seed, the paper's words),
+    so it is repeatable and knows nothing of what anyone read."""
 
     name = "random"
     personal = False
@@ -185,20 +186,19 @@ class RandomScorer(Scorer):
     def fit(self, vectorizer: TextVectorizer, item_features: sp.csr_matrix, conf: sp.csr_matrix) -> Self:
         return self
 
-    def _noise(self, keys: np.ndarray, features: sp.csr_matrix) -> np.ndarray:
-        """Uniform [0, 1) per (reader key, paper): splitmix64 of the seed, the key and a CRC of the paper's words."""
+    def _noise(self, n: int, features: sp.csr_matrix) -> np.ndarray:
+        """(n, c) uniform [0, 1), the same row n times: splitmix64 of the seed and a CRC of each paper's words."""
         f = features.tocsr()
         paper = np.array([zlib.crc32(f.indices[f.indptr[j] : f.indptr[j + 1]].tobytes()) for j in range(f.shape[0])],
                          dtype=np.uint64)  # fmt: skip
-        keys = mix64(np.asarray(keys, dtype=np.uint64) ^ np.uint64(self.seed))
-        bits = mix64(keys[:, None] ^ mix64(paper)[None, :])
-        return ((bits >> 40).astype(np.float64) * 2.0**-24).astype(np.float32)
+        bits = mix64(mix64(paper) ^ np.uint64(self.seed))
+        return np.tile(((bits >> 40).astype(np.float64) * 2.0**-24).astype(np.float32), (n, 1))
 
     def score(self, users: np.ndarray, features: sp.csr_matrix) -> np.ndarray:
-        return self._noise(np.asarray(users), features)
+        return self._noise(len(users), features)
 
     def score_new_readers(self, rows, row_features, features, row_items) -> np.ndarray:
-        return self._noise(np.arange(rows.shape[0]) + (1 << 31), features)
+        return self._noise(rows.shape[0], features)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"seed": np.array(self.seed, np.int64)}
