@@ -81,14 +81,14 @@ def bench_scoring(n_users: int, n_papers: int, top_n: int, sample: int, batch: i
     }
 
 
-def bench_rank_digest(n_subs: int, n_papers: int, seed: int) -> dict:
+def bench_rank_digest(n_subs: int, n_papers: int, seed: int, clicks: int = 5) -> dict:
     """The full per-subscriber path on SQLite (queries, filters, MMR, reasons) beside the bare batched scoring."""
     import datetime as dt
     import tempfile
 
     from service.models import Interaction, Paper, Subscriber
     from service.recommend import rank_digest, train_model
-    from service.recommend.blend import _candidates
+    from service.recommend.loader import load_candidates
     from service.recommend.store import latest_model
     from service.runtime import Runtime
 
@@ -109,15 +109,17 @@ def bench_rank_digest(n_subs: int, n_papers: int, seed: int) -> dict:
         s.add_all(subs)
         s.flush()
         rows = [dict(subscriber_id=sub.id, paper_id=papers[int(j)].id, kind="click")
-                for sub in subs for j in rng.choice(n_old, 5, replace=False)]  # fmt: skip
-        s.execute(Interaction.__table__.insert(), rows)
+                for sub in subs for j in rng.choice(n_old, clicks, replace=False)]  # fmt: skip
+        if rows:
+            s.execute(Interaction.__table__.insert(), rows)
         sub_ids, new_ids = [x.id for x in subs], [p.id for p in papers[n_old:]]
     train = train_model(rt)
     with rt.db.session() as s:
         stored = latest_model(s)
         start = time.perf_counter()
-        cands = _candidates(s, new_ids, stored)
-        stored.model.score(np.array([stored.user_row[u] for u in sub_ids]), cands.views)
+        _, side = load_candidates(s, new_ids, stored)
+        known = np.array([stored.user_row[u] for u in sub_ids if u in stored.user_row], dtype=np.int64)
+        stored.model.score(known, side.views)
         score_s = time.perf_counter() - start
         start = time.perf_counter()
         picks = rank_digest(rt, s, sub_ids, new_ids, dt.date(2025, 1, 1))
@@ -181,6 +183,7 @@ def main() -> None:
     report: dict = {"cpus": os.cpu_count()}
     report["scoring"] = bench_scoring(args.subscribers, args.papers, args.top, args.naive_sample, args.batch, 0)
     report["rank_digest"] = bench_rank_digest(args.digest_subscribers, args.papers, 0)
+    report["rank_digest_new_readers"] = bench_rank_digest(args.digest_subscribers, args.papers, 0, clicks=0)
     if not args.skip_als:
         report["als_1m"] = bench_als(100_000, 20_000, 1_000_000, args.factors, args.iterations, baseline=True)
         if args.big:

@@ -1,4 +1,5 @@
-"""The ``paperboy`` command: init, ingest, train, send, daily, demo, simulate, evaluate, serve.
+"""The ``paperboy`` command: init, ingest, train, send, daily, demo, serve, and the lab's simulate, evaluate and
+online-check (through the ``paperboy.commands`` entry points).
 
 Each subcommand is a thin wrapper; the work lives in the service packages. ``--json`` prints one JSON object
 on stdout; the exit status is non-zero when the command did not do what was asked.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from importlib.metadata import entry_points
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,9 +22,7 @@ from service.cli_support import (
     instance_overrides,
     json_option,
     locate_database,
-    progress_bar,
     require_schema,
-    show_progress,
 )
 from service.config import ConfigError
 
@@ -49,32 +49,6 @@ def init(ctx: click.Context) -> None:
     rt = get_runtime(ctx, needs_schema=False)
     rt.db.upgrade()
     click.echo(f"database ready: {rt.db.engine.url.render_as_string(hide_password=True)}")
-
-
-@main.command()
-@click.option("--subscribers", "n_subscribers", type=click.IntRange(1), default=50, show_default=True)
-@click.option("--days", type=click.IntRange(1), default=14, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@json_option
-@click.pass_context
-def simulate(ctx: click.Context, n_subscribers: int, days: int, seed: int, as_json: bool) -> None:
-    """Create simulated confirmed subscribers with hidden tastes and a position-biased click history."""
-    from service.simulate import simulate_population
-    from service.wording import plural
-
-    rt = get_runtime(ctx)
-    with progress_bar("simulate", days, show_progress(as_json), unit="day") as progress:
-        try:
-            report = simulate_population(rt, n_subscribers=n_subscribers, days=days, seed=seed, progress=progress)
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from exc
-    human = (
-        f"simulated {plural(report['subscribers'], 'new reader')} over {plural(report['days'], 'day')}: "
-        f"{plural(report['sent'], 'paper')} shown, {plural(report['clicks'], 'click')}"
-    )
-    if not report["subscribers"]:
-        human += f" (the readers of seed {seed} exist already: pass another --seed for more)"
-    emit(report, as_json, human)
 
 
 @main.command()
@@ -156,13 +130,21 @@ def serve(ctx: click.Context, host: str, port: int | None) -> None:
     app.run(host=host, port=port)
 
 
+COMMAND_GROUP = "paperboy.commands"  # entry points adding commands from outside ``service`` (the lab's)
+
+
 def _register_area_commands() -> None:
     from service.digest.commands import send
     from service.ingest.commands import ingest
-    from service.recommend.commands import evaluate, online_check, train
+    from service.recommend.commands import train
 
-    for command in (ingest, train, send, evaluate, online_check):
+    for command in (ingest, train, send):
         main.add_command(command)
+    for entry in entry_points(group=COMMAND_GROUP):
+        try:
+            main.add_command(entry.load(), entry.name)
+        except ImportError as exc:  # an installed plugin that cannot load must not take the whole CLI down
+            click.echo(f"warning: command {entry.name!r} unavailable ({exc})", err=True)
 
 
 _register_area_commands()

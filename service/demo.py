@@ -16,6 +16,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,8 @@ def run_demo(
     from service.digest import send_due_digests
     from service.ingest import ingest_targets
     from service.recommend import train_model
-    from service.simulate import simulate_population
+
+    simulate_population = import_module("lab.simulate").simulate_population  # the lab, loaded at run time
 
     started = time.perf_counter()
     empty_demo_folder(folder)

@@ -16,7 +16,7 @@ MASK = "[token]"
 # Our compact tokens anywhere: base64url payload, base-36 issue time, 24-character tag.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{6,}\.[0-9a-z]{4,10}\.[A-Za-z0-9_-]{24}(?![A-Za-z0-9_-])")
 # The routes whose next path segment is a token (see ``service.links`` and the web blueprints).
-TOKEN_ROUTES = ("c", "feedback", "preferences", "unsubscribe", "confirm", "digest", "feed", "my-data", "welcome")
+TOKEN_ROUTES = ("c", "feedback", "preferences", "unsubscribe", "confirm", "digest", "feed", "my-data")
 _AFTER_ROUTE = re.compile(r"(/(?:%s)/)[^/\s?#\"'<>]+" % "|".join(re.escape(r) for r in TOKEN_ROUTES))  # noqa: UP031
 
 

@@ -13,14 +13,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from service.recommend.blend import SECTIONS, Pick, rank_digest
     from service.recommend.foldin import fold_in_clicks
+    from service.recommend.rank import SECTIONS, Pick, rank_digest
     from service.recommend.train import train_model
 
 _HOMES = {
-    "SECTIONS": "service.recommend.blend",
-    "Pick": "service.recommend.blend",
-    "rank_digest": "service.recommend.blend",
+    "SECTIONS": "service.recommend.rank",
+    "Pick": "service.recommend.rank",
+    "rank_digest": "service.recommend.rank",
     "fold_in_clicks": "service.recommend.foldin",
     "train_model": "service.recommend.train",
 }

@@ -92,15 +92,53 @@ def fit_als(conf: sp.csr_matrix, params: ALSParams, threads: int = 0) -> tuple[n
 
 
 def fold_in_users(
-    item_factors: np.ndarray, user_rows: sp.csr_matrix, params: ALSParams, threads: int = 0
+    item_factors: np.ndarray,
+    user_rows: sp.csr_matrix,
+    params: ALSParams,
+    threads: int = 0,
+    gram: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Factors for users from their current confidence rows, holding item factors fixed (recalculate_user)."""
+    """Factors for users from their current confidence rows, holding item factors fixed (recalculate_user).
+
+    ``item_factors`` (n_items, f) are the columns of ``user_rows`` (n_users, n_items). ``gram`` (f, f) is Y'Y over
+    *every* item the model knows (unseen items are implicit zeros with confidence 1); without it only the given
+    items count, which under-regularises a reader who read one or two papers.
+    """
     n = user_rows.shape[0]
     if n == 0 or item_factors.shape[0] == 0 or not np.any(item_factors):
         return np.zeros((n, item_factors.shape[1] if item_factors.ndim == 2 else params.factors), np.float32)
     model = _model(params, threads)
     model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
     model.user_factors = np.zeros((n, item_factors.shape[1]), np.float32)
+    if gram is not None:
+        model._YtY = np.ascontiguousarray(gram, dtype=np.float32)  # implicit's cache of Y'Y, read by the solver
     with threadpool_limits(1, "blas"):
         factors = model.recalculate_user(np.arange(n), user_rows.tocsr().astype(np.float32))
     return np.asarray(factors, np.float32).reshape(n, -1)
+
+
+def item_gram(item_factors: np.ndarray) -> np.ndarray:
+    """Y'Y (f, f) over all items: the "every unseen item is a weak zero" term of every reader's ALS solve."""
+    y = np.asarray(item_factors, dtype=np.float64)
+    return (y.T @ y).astype(np.float32)
+
+
+def explain_user(
+    gram: np.ndarray, liked: np.ndarray, conf: np.ndarray, params: ALSParams, candidates: np.ndarray
+) -> np.ndarray:
+    """How much each of a reader's papers adds to their ALS score of each candidate, (m, c).
+
+    ALS's least-squares step gives u = A^-1 sum_i c_i y_i with A = Y'Y + lambda I + sum_i (c_i - 1) y_i y_i'
+    (c_i = alpha x confidence), so u . y_j = sum_i c_i (A^-1 y_i) . y_j: the rows sum to the reader's folded-in
+    score exactly (Hu, Koren & Volinsky 2008, section 5, "explaining recommendations"; implicit's ``explain``).
+    ``liked`` (m, f) are the factors of the reader's papers, ``conf`` (m,) their confidence (negative: "less").
+    """
+    m, f = liked.shape
+    if m == 0 or not np.any(liked):
+        return np.zeros((m, candidates.shape[0]), np.float32)
+    c = params.alpha * np.abs(np.asarray(conf, dtype=np.float64))
+    y = liked.astype(np.float64)
+    a = gram.astype(np.float64) + params.regularization * np.eye(f) + (y * (c - 1.0)[:, None]).T @ y
+    weights = np.where(np.asarray(conf) > 0, c, 0.0)
+    solved = np.linalg.solve(a, y.T)  # (f, m): A^-1 y_i
+    return (weights[:, None] * (solved.T @ candidates.T.astype(np.float64))).astype(np.float32)

@@ -80,11 +80,19 @@ def fold_in_items(cf: CollectiveFactors, features: sp.csr_matrix, beta: float, p
     return out
 
 
-def fold_in_reader_rows(items: np.ndarray, conf_rows: sp.csr_matrix, cf: CollectiveFactors, params: list[ALSParams]):
-    """Readers' factors from their confidence rows against ``items`` (papers x F), block by block."""
+def fold_in_reader_rows(
+    items: np.ndarray,
+    conf_rows: sp.csr_matrix,
+    cf: CollectiveFactors,
+    params: list[ALSParams],
+    gram: np.ndarray | None = None,
+) -> np.ndarray:
+    """Readers' factors (n, F) from their confidence rows against ``items`` (papers x F), block by block;
+    ``gram`` (F, F): Y'Y over all training papers, block-diagonal (see ``als.fold_in_users``)."""
     out = np.zeros((conf_rows.shape[0], items.shape[1]), dtype=np.float32)
     for span, p in zip(cf.spans(), params, strict=True):
-        out[:, span] = fold_in_users(np.ascontiguousarray(items[:, span]), conf_rows, p)
+        block_gram = None if gram is None else gram[span, span]
+        out[:, span] = fold_in_users(np.ascontiguousarray(items[:, span]), conf_rows, p, gram=block_gram)
     return out
 
 

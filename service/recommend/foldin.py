@@ -18,7 +18,6 @@ from sqlalchemy import select
 
 from service.models import Interaction, ModelVersion, Paper
 from service.recommend.als import confidence_matrix
-from service.recommend.cmf import fold_in_items
 from service.recommend.content import paper_text
 from service.recommend.store import latest_model, read_overlay, write_overlay
 from service.recommend.train import LEARNED_KINDS
@@ -50,13 +49,7 @@ def fold_in_clicks(rt: Runtime, subscriber_id: int) -> dict[str, Any]:
     )  # fmt: skip
     model = stored.model
     features = model.vectorizer.transform([text[p] for p in papers])
-    item_als = model.latent(features) @ model.content_map
-    item_cmf = fold_in_items(model.cmf, features, model.params.cmf_beta, model.params.cmf_blocks())
-    for j, pid in enumerate(papers):  # papers the model trained on keep their learned factors
-        if pid in stored.item_row and np.any(model.als_items[stored.item_row[pid]]):
-            item_als[j] = model.als_items[stored.item_row[pid]]
-        if pid in stored.item_row and np.any(model.cmf.items[stored.item_row[pid]]):
-            item_cmf[j] = model.cmf.items[stored.item_row[pid]]
+    item_als, item_cmf = model.paper_factors(features, np.array([stored.item_row.get(p, -1) for p in papers]))
     vectors = model.fold_in(conf, features, item_als, item_cmf)
     _merge_overlay(path, subscriber_id, *vectors, model.vectorizer.dim)
     return {"status": "ok", "subscriber_id": subscriber_id, "model_version": stored.version_id,

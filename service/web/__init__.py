@@ -12,6 +12,7 @@ def register_web(app: Flask) -> None:
     from service.web import errors, filters, headers
     from service.web.health import bp as health_bp
     from service.web.manage import bp as manage_bp
+    from service.web.onboarding import bp as onboarding_bp
     from service.web.papers import bp as papers_bp
     from service.web.privacy import bp as privacy_bp
     from service.web.public import bp as public_bp
@@ -22,6 +23,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(manage_bp)
+    app.register_blueprint(onboarding_bp)
     app.register_blueprint(tracking_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(reader_bp)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -10,34 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from service.recommend.evaluate import evaluate_dataset, format_table, load_dataset, ranking_metrics
-
-N_USERS = 1500
-
-
-@pytest.fixture(scope="module")
-def small_citeulike(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random 1,500 of the users with every pair of theirs, written in the dataset format."""
-    src = shared_dir / "eval" / "citeulike-t"
-    out = tmp_path_factory.mktemp("citeulike-small")
-    rng = np.random.default_rng(7)
-    with open(src / "train.csv") as fh:
-        users = sorted({row["user"] for row in csv.DictReader(fh)})
-    keep = set(rng.choice(users, size=N_USERS, replace=False).tolist())
-    items: set[str] = set()
-    for name in ("train.csv", "test.csv"):
-        with open(src / name) as fh, open(out / name, "w", newline="") as dst:
-            writer = csv.writer(dst)
-            writer.writerow(["user", "item"])
-            for row in csv.DictReader(fh):
-                if row["user"] in keep:
-                    writer.writerow([row["user"], row["item"]])
-                    items.add(row["item"])
-    with open(src / "items.jsonl") as fh, open(out / "items.jsonl", "w") as dst:
-        for line in fh:
-            if json.loads(line)["id"] in items:
-                dst.write(line)
-    return out
+from lab.datasets import load_dataset
+from lab.evaluate import evaluate_dataset, format_table
+from lab.metrics import ranking_metrics
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +21,7 @@ def report(small_citeulike: Path) -> dict:
 
 def test_production_beats_random_and_the_content_baseline(report):
     methods = report["methods"]
-    assert set(methods) == {"random", "content_profile", "als_content_map", "hybrid"}
+    assert set(methods) == {"random", "popularity", "content_profile", "als_content_map", "hybrid"}
     assert report["production"] == "hybrid"
     prod, content, rand = methods["hybrid"], methods["content_profile"], methods["random"]
     assert prod["recall@100"] > content["recall@100"] > 2 * rand["recall@100"]
@@ -60,22 +34,33 @@ def test_production_beats_random_and_the_content_baseline(report):
 
 def test_table_lists_every_method(report):
     table = format_table(report)
-    for name in ("random", "content_profile", "als_content_map", "hybrid *"):
+    for name in ("random", "popularity", "content_profile", "als_content_map", "hybrid *", "hybrid k=1",
+                 "content_profile k=10"):  # fmt: skip
         assert name in table
 
 
+def test_few_click_rows_fold_in_readers_never_trained_on(report):
+    few = report["few_click"]
+    assert set(few) == {f"{m} k={k}" for m in ("hybrid", "content_profile") for k in (1, 3, 10)}
+    assert report["few_click_readers"] > 100
+    for k in (1, 3, 10):
+        assert few[f"hybrid k={k}"]["recall@100"] > few[f"content_profile k={k}"]["recall@100"]
+    assert few["hybrid k=1"]["recall@100"] < few["hybrid k=10"]["recall@100"]  # more papers, better picks
+    assert few["hybrid k=1"]["recall@100"] > 2 * report["methods"]["random"]["recall@100"]
+
+
 def test_cli_prints_one_json_object(small_citeulike: Path, monkeypatch):
-    from service.recommend import commands
+    from lab import commands
 
     reduced = {"methods": {"hybrid": {"recall@20": 0.1, "recall@50": 0.2, "recall@100": 0.3, "ndcg@100": 0.1,
                                       "fit_s": 1.0, "score_s": 0.5}}, "production": "hybrid", "params": {}}  # fmt: skip
     seen = {}
 
-    def fake_evaluate(path, ks, progress):  # the real evaluation is covered above; this checks the command's contract
+    def fake_evaluate(path, ks):  # the real evaluation is covered above; this checks the command's contract
         seen["args"] = (path, ks)
         return reduced
 
-    monkeypatch.setattr("service.recommend.evaluate.evaluate_dataset", fake_evaluate)
+    monkeypatch.setattr("lab.evaluate.evaluate_dataset", fake_evaluate)
     result = CliRunner().invoke(commands.evaluate, ["--dataset", str(small_citeulike), "--k", "20,100,50", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["production"] == "hybrid"

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from lab.simulate import affinity, click_probability, position_bias, simulate_population, tokens
 from service.models import Interaction, Paper, Subscriber
 from service.runtime import Runtime
-from service.simulate import affinity, click_probability, position_bias, simulate_population, tokens
 
 TOPICS = {
     "vision": "diffusion image generation pixels denoising latent images visual segmentation",

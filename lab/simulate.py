@@ -1,9 +1,9 @@
 """Simulated readers: hidden tastes, stated topics and a position-biased click history.
 
-The simulation feeds the demo, the benchmarks and the recommender's online check. Each simulated subscriber
-has a hidden taste (weighted terms drawn from topics found in the ingested papers) that decides which papers
-they click; the click model is public (``click_probability``) so an online check can compute expected
-click-through of any digest without sampling noise.
+The simulation feeds the demo and the benchmarks. Each simulated subscriber has a hidden taste (weighted terms
+drawn from topics found in the ingested papers) that decides which papers they click (``click_probability``).
+Tastes built from the same words the model reads cannot test the recommender: the online check replays real
+readers instead (``lab/online.py``).
 """
 
 from __future__ import annotations
