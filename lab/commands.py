@@ -61,7 +61,7 @@ def evaluate(dataset: Path, ks: str, as_json: bool) -> None:
     try:
         report = lab_evaluate.evaluate_dataset(dataset, ks=cutoffs)
     except (OSError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(f"cannot evaluate on {dataset}: {exc}") from exc
     emit(report, as_json, lab_evaluate.format_table(report))
 
 

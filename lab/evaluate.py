@@ -151,7 +151,7 @@ def few_click_rows(
     rng = np.random.default_rng(seed + 2)
     has = np.diff(split.train.indptr)
     rows: dict[str, dict[str, Any]] = {}
-    for k in progress(FEW_CLICKS, desc="few-click"):
+    for k in progress(FEW_CLICKS, desc="evaluate: few-click"):
         group = readers[has[readers] >= k]
         chosen = [rng.choice(split.train.indices[split.train.indptr[u] : split.train.indptr[u + 1]], k, replace=False)
                   for u in group]  # fmt: skip
@@ -188,7 +188,7 @@ def evaluate_dataset(path: Path, ks: list[int], params: HybridParams | None = No
         "random": RandomScorer(SEED), "popularity": PopularityScorer(), "content_profile": ContentProfileScorer(),
         "als_content_map": ALSContentMapScorer(tuned), PRODUCTION: HybridScorer(tuned),
     }  # fmt: skip
-    for name, scorer in progress(scorers.items(), desc="methods"):
+    for name, scorer in progress(scorers.items(), desc="evaluate: methods"):
         start = time.perf_counter()
         scorer.fit(split.vectorizer, split.train_features, split.train)
         fit_s = time.perf_counter() - start

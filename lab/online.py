@@ -47,7 +47,7 @@ def replay(
     prefs = Prefs.of([], [], [], [], per_email)
     totals = {"personalised": 0, "trending": 0, "slots": 0}
     report_days = []
-    for d in progress(range(days), desc="days"):
+    for d in progress(range(days), desc="online-check: days"):
         items = np.flatnonzero(day_of == d)
         if len(items) == 0:
             continue

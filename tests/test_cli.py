@@ -103,9 +103,7 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(
-    "command", [["send"], ["train"], ["ingest", "{seeds}"], ["daily"], ["simulate"], ["online-check"], ["serve"]]
-)
+@pytest.mark.parametrize("command", [["send"], ["train"], ["ingest", "{seeds}"], ["daily"], ["simulate"], ["serve"]])
 def test_before_init_every_command_says_so_and_creates_nothing(tmp_path: Path, shared_dir: Path, command) -> None:
     instance = tmp_path / "fresh"
     args = [part.format(seeds=shared_dir / "seeds") for part in command]
