@@ -1,12 +1,17 @@
-"""Benchmark: nightly training from PostgreSQL as the interaction history grows (1M events; 10M with ``--big``).
+"""Benchmark: nightly training from PostgreSQL as the history grows (1M events; 10M with ``--big``), and what the
+history costs to store.
 
-A send appends 13 ``sent`` events per digest (1.3M a day at 100k readers), and training learns from all of them.
-For each history size, in the same run and each in a fresh process (for its own peak memory):
+A digest shows 13 papers (1.3M "shown" events a day at 100k readers), and training learns from all of them. They
+are read from the digests' picks (``service.impressions``); until migration 0006 each was also a ``sent``
+interaction row. The history is written both ways here, so that both reads see the same facts, side by side, each
+in a fresh process (for its own peak memory):
 
-read        ``load_training_data``: the events streamed as integers from a server-side cursor, folded per
-            (reader, paper) with numpy
-baseline    the previous read: every event as a SQLAlchemy row, folded per event in Python (``confidence_matrix``)
+read        ``load_training_data``: the picks expanded by PostgreSQL and the reactions, streamed as integers from a
+            server-side cursor, folded per (reader, paper) with numpy
+baseline    the previous read: the same events from the ``sent`` rows, streamed the same way
 train       the whole ``train_model`` (read, text model, hybrid fit, save)
+bytes       bytes stored per digest: the delivery row (with its picks) now, plus its 13 ``sent`` rows and their
+            index entries before
 
     .venv/bin/python bench/train.py [--big] [--no-fit]
 
@@ -31,8 +36,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
-from service.models import Interaction, Paper, Subscriber  # noqa: E402
-from service.recommend.als import confidence_matrix  # noqa: E402
+from service.models import Paper, Subscriber  # noqa: E402
 from service.runtime import Runtime  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -46,8 +50,10 @@ def runtime(url: str, instance: str) -> Runtime:
     )
 
 
-def populate(rt: Runtime, events: int) -> None:
-    """100k readers, 5k papers, ``events`` events: each reader shown distinct papers, 2% of them clicked."""
+def populate(rt: Runtime, events: int) -> dict:
+    """100k readers, 5k papers, ``events`` shown papers (13 a digest, one digest a reader a day), 2% of them
+    clicked; returns the bytes of the history in each representation."""
+    digests = events // 13
     with rt.db.session() as session:
         session.execute(
             insert(Subscriber), [{"email": f"r{i}@example.com", "status": "confirmed"} for i in range(READERS)]
@@ -64,18 +70,45 @@ def populate(rt: Runtime, events: int) -> None:
             ],
         )
     with rt.db.engine.begin() as conn:
+        params = {"readers": READERS, "papers": PAPERS, "digests": digests}
+        conn.execute(
+            text(
+                "INSERT INTO deliveries (subscriber_id, digest_date, status, picks, attempts, planned_at, sent_at)"
+                " SELECT (SELECT min(id) FROM subscribers) + g % :readers, current_date - 1 - (g / :readers)::int,"
+                " 'sent', (SELECT json_agg(json_build_object('paper_id', (SELECT min(id) FROM papers)"
+                " + ((g * 13 + k) * 2654435761 % 4294967296) % :papers, 'position', k + 1, 'section', 'for_you',"
+                " 'reason', 'matches your topic \u201cdiffusion\u201d', 'score', 0.5))"
+                " FROM generate_series(0, 12) AS k),"
+                " 1, now(), now() FROM generate_series(0::bigint, :digests - 1) AS g"
+            ),
+            params,
+        )
+        conn.execute(text("ANALYZE"))
+        size = "SELECT pg_total_relation_size('deliveries'), pg_total_relation_size('interactions')"
+        deliveries_bytes, reactions_before = conn.execute(text(size)).one()
+        conn.execute(  # what a send wrote before: the same picks as one row each, and the clicks
+            text(
+                "INSERT INTO interactions (subscriber_id, paper_id, delivery_id, kind, position, created_at,"
+                " suspected_scanner) SELECT d.subscriber_id, CAST(e.value ->> 'paper_id' AS INTEGER), d.id, 'sent',"
+                " CAST(e.value ->> 'position' AS INTEGER), d.sent_at, false"
+                " FROM deliveries AS d CROSS JOIN LATERAL json_array_elements(d.picks) AS e"
+            )
+        )
+        conn.execute(text("ANALYZE"))
+        with_sent_rows = conn.execute(text(size)).one()[1]
         conn.execute(
             text(
                 "INSERT INTO interactions (subscriber_id, paper_id, delivery_id, kind, position, created_at,"
-                " suspected_scanner)"
-                " SELECT (SELECT min(id) FROM subscribers) + (g * 7919) % :readers,"
-                " (SELECT min(id) FROM papers) + ((g * 2654435761) % 4294967296) % :papers, g / 13,"
-                " CASE WHEN g % 50 = 0 THEN 'click' ELSE 'sent' END, 1 + g % 13, now(), false"
-                " FROM generate_series(1::bigint, :events) AS g"
-            ),
-            {"readers": READERS, "papers": PAPERS, "events": events},
+                " suspected_scanner) SELECT subscriber_id, paper_id, delivery_id, 'click', position, created_at, false"
+                " FROM interactions WHERE kind = 'sent' AND id % 50 = 0"
+            )
         )
         conn.execute(text("ANALYZE"))
+    return {
+        "digests": digests,
+        "bytes_per_digest_now": round(deliveries_bytes / max(1, digests)),
+        "bytes_per_digest_before": round((deliveries_bytes + with_sent_rows - reactions_before) / max(1, digests)),
+    }
 
 
 def _peak_mib() -> float:
@@ -93,24 +126,24 @@ def read_now(rt: Runtime) -> dict:
 
 
 def read_before(rt: Runtime) -> dict:
-    """The previous read, kept here as the baseline: one row object per event, folded per event in Python."""
+    """The previous read, kept here as the baseline: the same events from one ``sent`` row per paper shown."""
+    from service.recommend.train import READ_CHUNK, fold_events
+
     with rt.db.session() as s:
-        item_ids = [p for (p,) in s.execute(select(Paper.id).order_by(Paper.id))]
-        rows = s.execute(
-            select(Interaction.subscriber_id, Interaction.paper_id, Interaction.kind)
-            .where(Interaction.kind.in_(("click", "more", "less", "sent")), Interaction.suspected_scanner.is_(False))
-            .order_by(Interaction.id)
-        ).all()
-    item_row = {p: i for i, p in enumerate(item_ids)}
-    user_row = {u: i for i, u in enumerate(sorted({r.subscriber_id for r in rows}))}
-    rows = [r for r in rows if r.paper_id in item_row]
-    conf = confidence_matrix(
-        np.array([user_row[r.subscriber_id] for r in rows], dtype=np.int64),
-        np.array([item_row[r.paper_id] for r in rows], dtype=np.int64),
-        [r.kind for r in rows],
-        (len(user_row), len(item_row)),
-    )
-    return {"pairs": int(conf.nnz), "events": len(rows)}
+        item_ids = np.array([p for (p,) in s.execute(select(Paper.id).order_by(Paper.id))], dtype=np.int64)
+        driver = s.connection().connection.driver_connection
+        cursor = driver.cursor(name="bench_previous_read")
+        cursor.execute(
+            "SELECT subscriber_id, paper_id, CASE kind WHEN 'click' THEN 0 WHEN 'more' THEN 1 WHEN 'less' THEN 2"
+            " ELSE 3 END FROM interactions WHERE kind IN ('click', 'more', 'less', 'sent')"
+            " AND suspected_scanner IS false"
+        )
+        chunks = [np.empty((0, 3), dtype=np.int64)]
+        while rows := cursor.fetchmany(READ_CHUNK):
+            chunks.append(np.array(rows, dtype=np.int64))
+        cursor.close()
+    _users, conf, used = fold_events(np.concatenate(chunks), item_ids)
+    return {"pairs": int(conf.nnz), "events": used}
 
 
 def train(rt: Runtime) -> dict:
@@ -151,9 +184,9 @@ def bench_size(events: int, fit: bool) -> dict:
             rt = runtime(url, instance)
             rt.db.upgrade()
             start = time.perf_counter()
-            populate(rt, events)
+            stored = populate(rt, events)
             rt.close()
-            out: dict = {"events": events, "readers": READERS, "papers": PAPERS}
+            out: dict = {"events": events, "readers": READERS, "papers": PAPERS, **stored}
             out["populate_s"] = round(time.perf_counter() - start, 1)
             out["read"] = measure("read", url, instance)
             out["baseline_read"] = measure("baseline", url, instance)

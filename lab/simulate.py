@@ -244,47 +244,57 @@ def _simulate_history(
     today: dt.date,
     progress: Progress = quiet,
 ) -> tuple[int, int]:
-    """Each past day: a slice of the history papers, shown in upvote order, clicked per the click model."""
+    """Each past day: a slice of the history papers, shown in upvote order (a sent digest per reader, its picks what
+    it showed), clicked per the click model (clicks naming their digest)."""
     attraction = BASELINE_INTEREST + (1.0 - BASELINE_INTEREST) * _affinity_matrix(profiles, texts)
     activity = np.array([p["activity"] for p in profiles])
     upvotes = np.array([p.upvotes or 0 for p in papers], dtype=float)
     day_slices = np.array_split(np.arange(len(papers)), days)
-    rows: list[dict[str, Any]] = []
+    taken = set(
+        session.execute(
+            select(Delivery.subscriber_id, Delivery.digest_date).where(
+                Delivery.subscriber_id.in_([s.id for s in subscribers])
+            )
+        ).all()
+    )
     sent = clicks = 0
     for day_index, day_papers in enumerate(day_slices):
         if len(day_papers) == 0:
             progress()
             continue
-        when = dt.datetime.combine(today - dt.timedelta(days=days - day_index), dt.time(8, 0))
+        day = today - dt.timedelta(days=days - day_index)
+        when = dt.datetime.combine(day, dt.time(8, 0))
         noisy = upvotes[day_papers] + rng.normal(0, 1.0, len(day_papers))
         shown = day_papers[np.argsort(-noisy)][:per_email]
         bias = np.array([position_bias(pos) for pos in range(1, len(shown) + 1)])
         probabilities = np.clip(activity[:, None] * bias[None, :] * attraction[:, shown], 0.0, 1.0)
         draws = rng.random(probabilities.shape) < probabilities
-        for u, subscriber in enumerate(subscribers):
-            for pos, paper_index in enumerate(shown, start=1):
-                paper_id = papers[int(paper_index)].id
-                rows.append(
-                    dict(subscriber_id=subscriber.id, paper_id=paper_id, kind="sent", position=pos, created_at=when)
-                )
-                sent += 1
+        picks = [
+            {"paper_id": int(papers[int(j)].id), "position": pos, "section": "for_you", "reason": "", "score": 0.0}
+            for pos, j in enumerate(shown, start=1)
+        ]
+        readers = [(u, s) for u, s in enumerate(subscribers) if (s.id, day) not in taken]
+        deliveries = [
+            Delivery(subscriber_id=s.id, digest_date=day, status="sent", picks=picks, attempts=1, planned_at=when,
+                     sent_at=when)
+            for _, s in readers
+        ]  # fmt: skip
+        session.add_all(deliveries)
+        session.flush()
+        rows: list[dict[str, Any]] = []
+        for (u, subscriber), delivery in zip(readers, deliveries, strict=True):
+            sent += len(picks)
+            for pos, pick in enumerate(picks, start=1):
                 if draws[u, pos - 1]:
                     rows.append(
-                        dict(
-                            subscriber_id=subscriber.id,
-                            paper_id=paper_id,
-                            kind="click",
-                            position=pos,
-                            created_at=when + dt.timedelta(minutes=int(rng.integers(5, 600))),
-                        )
-                    )
+                        dict(subscriber_id=subscriber.id, paper_id=pick["paper_id"], delivery_id=delivery.id,
+                             kind="click", position=pos,
+                             created_at=when + dt.timedelta(minutes=int(rng.integers(5, 600))))
+                    )  # fmt: skip
                     clicks += 1
-        if len(rows) > 50_000:
+        if rows:
             session.execute(insert(Interaction), rows)
-            rows = []
         progress(f"day {day_index + 1}")
-    if rows:
-        session.execute(insert(Interaction), rows)
     return sent, clicks
 
 

@@ -44,8 +44,8 @@ IN_FLIGHT = (DeliveryStatus.SENDING, DeliveryStatus.SUBMITTING)
 
 
 class InteractionKind(StrEnum):
-    """What a reader did with a paper (``sent``: what a digest showed them, the history before impressions were
-    read from ``deliveries.picks``)."""
+    """What a reader did with a paper. ``sent`` (shown by a digest) is not stored as a row since migration 0006:
+    it is read from the digests' picks (``service.impressions``); training still learns it under this name."""
 
     SENT = "sent"
     CLICK = "click"
@@ -66,9 +66,9 @@ class SubscriptionStatus(StrEnum):
 # as literal SQL so that queries can repeat it word for word and the database can use that index.
 ENGAGED_ROWS = "kind IN ('click', 'more')"
 # A reader's reactions to one digest (clicks, more, less): looked up by delivery on the click and feedback paths,
-# through a partial index that leaves out the ``sent`` rows (13 per digest, most of the table).
+# through a partial index of the reactions alone.
 REACTION_ROWS = "kind IN ('click', 'more', 'less')"
-# Clicks alone, by time: ``/metrics`` counts the last day's on every scrape without reading the ``sent`` rows.
+# Clicks alone, by time: ``/metrics`` counts the last day's on every scrape without reading the older ones.
 CLICK_ROWS = "kind = 'click'"
 
 
@@ -225,12 +225,13 @@ class Subscriber(Base):
 
 
 class Interaction(Base):
-    """What a subscriber did with a paper: sent, click, more (like this), less (like this), open."""
+    """What a subscriber did with a paper: click, more (like this), less (like this); what digests showed them is
+    their picks (``deliveries.picks``)."""
 
     __tablename__ = "interactions"
     __table_args__ = (
         Index("ix_interactions_subscriber_kind", "subscriber_id", "kind"),
-        # Trending counts engaged readers per paper; the "sent" rows (most of the table) stay out of this index.
+        # Trending counts engaged readers per paper through the engaged rows alone.
         Index(
             "ix_interactions_engaged",
             "paper_id",
@@ -281,7 +282,7 @@ class Delivery(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     digest_date: Mapped[dt.date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="planned")
-    # planned | sending | sent | skipped | failed
+    # ``DeliveryStatus``: planned | sending | submitting | sent | skipped | failed
     picks: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"paper_id", "reason", "section"}]
     skip_reason: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)

@@ -192,10 +192,10 @@ def _send_claimed(
 
 @dataclass(frozen=True)
 class Prepared:
+    """A claimed delivery and its message, ready to go (``message`` None: an answer recorded after a retry)."""
+
     claim: states.Claim
-    message: OutgoingMessage
-    subscriber_id: int
-    picks: list[dict]
+    message: OutgoingMessage | None
 
 
 Answer = tuple[Prepared, str, str | None]  # a message, what the provider said ("sent"/"failed"/"retry"), the detail
@@ -272,10 +272,7 @@ def tally(answered: Sequence[Answer], done: set[int], into: BatchResult) -> None
 
 def record_answers(session, answered: Sequence[Answer], now: dt.datetime | None) -> set[int]:  # noqa: ANN001
     """Write the provider's answers for a group: sent, released (retry later) or failed; the ids written."""
-    done = states.record_sent(
-        session, [(p.claim, detail, p.subscriber_id, p.picks) for p, kind, detail in answered if kind == "sent"],
-        now=now,
-    )  # fmt: skip
+    done = states.record_sent(session, [(p.claim, detail) for p, kind, detail in answered if kind == "sent"], now=now)
     done |= states.release(session, [(p.claim, str(detail)) for p, kind, detail in answered if kind == "retry"])
     done |= states.fail(session, [(p.claim, str(detail)) for p, kind, detail in answered if kind == "failed"])
     return done
@@ -294,22 +291,11 @@ def _outcome(outcome: SendResult | Exception) -> tuple[str, str | None]:
 def _record_outcomes(rt: Runtime, state: Progress, result: BatchResult, now: dt.datetime | None) -> None:
     """Write the answers an interrupted attempt could not, in one transaction; counted once committed."""
     outcomes = state.outcomes
+    answered = [
+        (Prepared(states.Claim(i, state.owned.get(i, -1)), None), kind, detail)
+        for i, (kind, detail) in outcomes.items()
+    ]
     with rt.db.session() as session:
-        rows = {
-            i: (subscriber_id, picks or [])
-            for i, subscriber_id, picks in session.execute(
-                select(Delivery.id, Delivery.subscriber_id, Delivery.picks).where(Delivery.id.in_(outcomes))
-            )
-        }
-        answered = [
-            (
-                Prepared(states.Claim(i, state.owned.get(i, -1)), None, *rows[i]),  # type: ignore[arg-type] - no message
-                kind,
-                detail,
-            )
-            for i, (kind, detail) in outcomes.items()
-            if i in rows
-        ]
         done = record_answers(session, answered, now)
     counted = BatchResult()
     tally(answered, done, counted)
@@ -365,7 +351,7 @@ def _prepare(rt: Runtime, taken: list[states.Claim], result: BatchResult, backen
                     (by_id[delivery.id], f"could not build the message: {exc.__class__.__name__}: {exc}")
                 )
                 continue
-            prepared.append(Prepared(by_id[delivery.id], message, delivery.subscriber_id, list(delivery.picks)))
+            prepared.append(Prepared(by_id[delivery.id], message))
         failed = states.fail(session, unbuildable, from_status=states.SENDING)
         result.failed += len(failed)
         result.errors.update({c.delivery_id: reason for c, reason in unbuildable if c.delivery_id in failed})

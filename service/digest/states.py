@@ -26,7 +26,7 @@ import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import String, and_, bindparam, case, insert, literal, or_, select, tuple_, update
+from sqlalchemy import String, and_, bindparam, case, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from service.db import on_postgresql
@@ -35,8 +35,6 @@ from service.models import (
     IN_FLIGHT,
     Delivery,
     DeliveryStatus,
-    Interaction,
-    InteractionKind,
     Subscriber,
     SubscriptionStatus,
     Suppression,
@@ -49,7 +47,6 @@ PLANNED, SENDING, SUBMITTING, SENT, SKIPPED, FAILED = (
 )  # fmt: skip
 LEASE = dt.timedelta(seconds=60)
 OUTCOME_UNKNOWN = "outcome unknown: the worker stopped after submitting; not sent again to avoid a duplicate"
-_INTERACTIONS = Interaction.__table__
 
 
 @dataclass(frozen=True)
@@ -218,28 +215,16 @@ def mark_submitting(
 
 
 def record_sent(
-    session: Session, items: Sequence[tuple[Claim, str | None, int, list[dict]]], *, now: dt.datetime | None = None
+    session: Session, items: Sequence[tuple[Claim, str | None]], *, now: dt.datetime | None = None
 ) -> set[int]:
-    """Accepted by the provider: (claim, provider id, subscriber id, picks) → ``sent``, with the ``sent``
-    interaction of each pick (the history training reads). The ids recorded."""
+    """Accepted by the provider: (claim, provider message id) → ``sent``. What the digest showed is its picks
+    (``service.impressions``): nothing else is written. The ids recorded."""
     if not items:
         return set()
     stamp = naive(now)
     if on_postgresql(session):
         return states_pg.record_sent(session, items, stamp)
-    done = _transition(
-        session, [(c, provider) for c, provider, *_ in items], SUBMITTING,
-        status=SENT, provider_message_id=_PER_ROW, sent_at=stamp, error=None,
-    )  # fmt: skip
-    rows = [
-        {"subscriber_id": subscriber_id, "paper_id": int(pick["paper_id"]), "delivery_id": c.delivery_id,
-         "kind": InteractionKind.SENT, "position": int(pick.get("position", i + 1)), "created_at": stamp}
-        for c, _provider, subscriber_id, picks in items if c.delivery_id in done
-        for i, pick in enumerate(picks or [])
-    ]  # fmt: skip
-    if rows:  # Core executemany: the ORM's bulk path costs more than the rest of recording
-        session.connection().execute(insert(_INTERACTIONS), rows)
-    return done
+    return _transition(session, items, SUBMITTING, status=SENT, provider_message_id=_PER_ROW, sent_at=stamp, error=None)
 
 
 def release(
@@ -314,17 +299,17 @@ def resolve_stale(
     """Settle ``submitting`` rows whose sender died: sent if the backend knows it accepted the message, planned again
     if it knows it did not, failed ("outcome unknown") if it cannot tell."""
     now = naive(now)
-    query = select(Delivery.id, Delivery.attempts, Delivery.subscriber_id, Delivery.picks).where(
+    query = select(Delivery.id, Delivery.attempts).where(
         Delivery.status == SUBMITTING, or_(Delivery.claimed_at.is_(None), Delivery.claimed_at < now - lease)
     )
     if digest_date is not None:
         query = query.where(Delivery.digest_date == digest_date)
     accepted, not_accepted, unknown = [], [], []
-    for delivery_id, attempts, subscriber_id, picks in session.execute(query).all():
+    for delivery_id, attempts in session.execute(query).all():
         verdict = was_accepted(delivery_id)
         c = Claim(delivery_id, attempts)
         if verdict is True:
-            accepted.append((c, None, subscriber_id, picks or []))
+            accepted.append((c, None))
         elif verdict is False:
             not_accepted.append((c, "the sender stopped before the provider accepted the message"))
         else:
@@ -339,9 +324,10 @@ def resolve_stale(
 def confirm_accepted(session: Session, delivery_id: int, provider_message_id: str | None) -> bool:
     """A provider event proves a ``submitting`` (or outcome-unknown ``failed``) delivery was accepted."""
     row = session.execute(
-        select(Delivery.status, Delivery.attempts, Delivery.error, Delivery.message_id, Delivery.subscriber_id,
-               Delivery.picks).where(Delivery.id == delivery_id)
-    ).first()  # fmt: skip
+        select(Delivery.status, Delivery.attempts, Delivery.error, Delivery.message_id).where(
+            Delivery.id == delivery_id
+        )
+    ).first()
     if row is None or row.status not in (SUBMITTING, FAILED) or not row.message_id:
         return False
     if row.status == FAILED and not (row.error or "").startswith("outcome unknown"):
@@ -349,7 +335,7 @@ def confirm_accepted(session: Session, delivery_id: int, provider_message_id: st
     c = Claim(delivery_id, row.attempts)
     if row.status == FAILED and not _transition(session, [(c, None)], FAILED, status=SUBMITTING):
         return False
-    return bool(record_sent(session, [(c, provider_message_id, row.subscriber_id, row.picks or [])]))
+    return bool(record_sent(session, [(c, provider_message_id)]))
 
 
 def pending_ids(

@@ -2,8 +2,7 @@
 
 The rows of a group travel as a few bound arrays (``unnest``): the same compare-and-set on (id, attempts, status) as
 the portable statements, without a CASE arm and two IN-list parameters per row for the driver to bind and the
-server to parse, and with the ``sent`` interactions inserted by the same statement that records the deliveries (one
-row per pick, only for the deliveries that statement actually moved to ``sent``). Arrays go as one text literal
+server to parse. Arrays go as one text literal
 each (``pg_array``): the driver would otherwise adapt a Python list element by element, seven times the CPU of the
 statement.
 """
@@ -51,23 +50,11 @@ _MARK_SUBMITTING = text(
 
 _RECORD_SENT = text(
     """
-    WITH done AS (
-        UPDATE deliveries AS d
-        SET status = 'sent', provider_message_id = u.provider_id, sent_at = :now, error = NULL
-        FROM unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[]), CAST(:provider_ids AS varchar[]))
-            AS u(id, attempt, provider_id)
-        WHERE d.id = u.id AND d.attempts = u.attempt AND d.status = 'submitting'
-        RETURNING d.id
-    ), shown AS (
-        INSERT INTO interactions (subscriber_id, paper_id, delivery_id, kind, position, created_at, suspected_scanner)
-        SELECT r.subscriber_id, r.paper_id, r.delivery_id, 'sent', r.position, :now, false
-        FROM unnest(
-            CAST(:pick_subscribers AS integer[]), CAST(:pick_papers AS integer[]),
-            CAST(:pick_deliveries AS integer[]), CAST(:pick_positions AS integer[])
-        ) AS r(subscriber_id, paper_id, delivery_id, position)
-        WHERE r.delivery_id IN (SELECT id FROM done)
-    )
-    SELECT id FROM done
+    UPDATE deliveries AS d SET status = 'sent', provider_message_id = u.provider_id, sent_at = :now, error = NULL
+    FROM unnest(CAST(:ids AS integer[]), CAST(:attempts AS integer[]), CAST(:provider_ids AS varchar[]))
+        AS u(id, attempt, provider_id)
+    WHERE d.id = u.id AND d.attempts = u.attempt AND d.status = 'submitting'
+    RETURNING d.id
     """
 )
 
@@ -91,28 +78,8 @@ def mark_submitting(session: Session, items: Sequence[tuple[Claim, str]], now: d
     return set(session.scalars(_MARK_SUBMITTING, params))
 
 
-def record_sent(
-    session: Session, items: Sequence[tuple[Claim, str | None, int, list[dict]]], now: dt.datetime
-) -> set[int]:
-    subscribers: list[int] = []
-    papers: list[int] = []
-    deliveries: list[int] = []
-    positions: list[int] = []
-    for c, _provider_id, subscriber_id, picks in items:  # the ``sent`` interactions, as four parallel arrays
-        for i, pick in enumerate(picks or []):
-            subscribers.append(subscriber_id)
-            papers.append(pick["paper_id"])
-            deliveries.append(c.delivery_id)
-            positions.append(pick.get("position", i + 1))
-    params = {
-        **_fencing(c for c, *_ in items),
-        "provider_ids": pg_array(provider_id for _c, provider_id, *_ in items),
-        "now": now,
-        "pick_subscribers": pg_int_array(subscribers),
-        "pick_papers": pg_int_array(papers),
-        "pick_deliveries": pg_int_array(deliveries),
-        "pick_positions": pg_int_array(positions),
-    }
+def record_sent(session: Session, items: Sequence[tuple[Claim, str | None]], now: dt.datetime) -> set[int]:
+    params = {**_fencing(c for c, _ in items), "provider_ids": pg_array(p for _, p in items), "now": now}
     return set(session.scalars(_RECORD_SENT, params))
 
 

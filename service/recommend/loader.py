@@ -1,12 +1,12 @@
 """The ranker's loading half: every query it makes, the cache of the candidates' text side, and the model's
 scores, turned into the arrays ``ranking.py`` works on.
 
-What a reader was already sent (today: ``sent`` interaction rows) is read in ``_unavailable`` alone, so the
-storage of "already sent" can change in one place.
+What a reader was already sent (their digests' picks, ``service.impressions``) is read in ``_unavailable`` alone.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections import OrderedDict, defaultdict
@@ -19,6 +19,7 @@ from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from service.db import id_in
+from service.impressions import LOOKBACK_DAYS, shown
 from service.models import ENGAGED_ROWS, Interaction, Paper, Subscriber
 from service.recommend.als import EVENT_WEIGHTS, MAX_POSITIVE
 from service.recommend.content import TextVectorizer, keyword_pattern, paper_text
@@ -178,18 +179,23 @@ def load_prefs(session: Session, batch: list[int]) -> dict[int, Prefs]:
     return out
 
 
-def _unavailable(session: Session, batch: list[int], row: dict[int, int], ids: np.ndarray) -> np.ndarray:
-    """(R, c): already sent to the reader, or reacted to (clicked, more, less: they have seen it)."""
+def _unavailable(session: Session, batch: list[int], row: dict[int, int], ids: np.ndarray, day: dt.date) -> np.ndarray:
+    """(R, c): already sent to the reader (a digest of the last week showed it), or reacted to (clicked, more,
+    less: they have seen it)."""
     col = {int(p): j for j, p in enumerate(ids.tolist())}
     out = np.zeros((len(batch), len(col)), dtype=bool)
     for sid, pid in session.execute(
         select(Interaction.subscriber_id, Interaction.paper_id).where(
             id_in(session, Interaction.subscriber_id, batch),
             id_in(session, Interaction.paper_id, list(col)),
-            Interaction.kind.in_(("sent", *REACTED_KINDS)),
+            Interaction.kind.in_(REACTED_KINDS),
         )
     ):
         out[row[sid], col[pid]] = True
+    for sid, papers in shown(session, batch, day - dt.timedelta(days=LOOKBACK_DAYS), until=day).items():
+        for pid in papers:
+            if pid in col:
+                out[row[sid], col[pid]] = True
     return out
 
 
@@ -248,9 +254,9 @@ def _less_like_this(session: Session, batch: list[int], row: dict[int, int], sid
 
 def load_batch(
     session: Session, batch: list[int], cands: Candidates, side: TextSide, stored: StoredModel | None,
-    weights: RankWeights,
+    weights: RankWeights, day: dt.date,
 ) -> Batch:  # fmt: skip
-    """The ranking inputs of the batch's subscribers that exist (in ``batch`` order)."""
+    """The ranking inputs of the batch's subscribers that exist (in ``batch`` order), for the digest of ``day``."""
     prefs = load_prefs(session, batch)
     present = [sid for sid in batch if sid in prefs]
     row = {sid: i for i, sid in enumerate(present)}
@@ -265,7 +271,7 @@ def load_batch(
             parts = stored.model.component_scores(model_rows, side.views)
             learned[local] = blend(parts, stored.model.params)
             raw = {present[i]: {k: v[n] for k, v in parts.items()} for n, i in enumerate(local.tolist())}
-    allowed = ~_unavailable(session, present, row, cands.ids)
+    allowed = ~_unavailable(session, present, row, cands.ids, day)
     because = _because(stored, raw, liked, side) if raw else {}
     readers = []
     for i, sid in enumerate(present):

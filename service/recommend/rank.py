@@ -34,7 +34,7 @@ def rank_digest(
     if not len(cands):
         return result
     for start in range(0, len(ids), BATCH):
-        batch = load_batch(session, ids[start : start + BATCH], cands, side, stored, weights)
+        batch = load_batch(session, ids[start : start + BATCH], cands, side, stored, weights, digest_date)
         if batch.readers:
             score = score_batch(batch, cands, weights)
             picks = pick_batch(batch, score, cands, digest_date, weights)

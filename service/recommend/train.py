@@ -1,8 +1,9 @@
 """Nightly training from the database: every paper's text, every learnable interaction, one new model version.
 
 Learns from "click" (positive), "more" (strong positive), "less" (confident negative) and "sent" alone (weak
-negative; only the sends of the last ``TRAINING_IMPRESSION_DAYS`` days, which bounds a training however long the
-history grows). Interactions flagged ``suspected_scanner`` are never read. With no interactions at all the model still
+negative: a paper a digest showed, read from the digests' picks, ``service.impressions``; only the digests of the
+last ``TRAINING_IMPRESSION_DAYS`` days, which bounds a training however long the history grows). Interactions
+flagged ``suspected_scanner`` are never read. With no interactions at all the model still
 holds the text space, so digests get content and stated-topic ranking from it.
 """
 
@@ -16,11 +17,12 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from service.db import on_postgresql
+from service.impressions import newest_send, shown_events_sql
 from service.models import Interaction, ModelVersion, Paper, utcnow
 from service.progress import Progress, quiet
 from service.recommend.als import EVENT_WEIGHTS, pair_matrix
@@ -46,35 +48,35 @@ KIND_CODES = {kind: code for code, kind in enumerate(LEARNED_KINDS)}
 POSITIVE_BY_CODE = np.array([EVENT_WEIGHTS[k] if k in ("click", "more") else 0.0 for k in LEARNED_KINDS])
 
 
-def impressions_since(session: Session, days: int) -> dt.datetime | None:
-    """The oldest send whose "shown, not clicked" is still learned from: ``days`` before the newest send (counted
-    from the history, not the clock, so an old or simulated history trains the same way); None: no sends."""
-    newest = session.scalar(select(func.max(Interaction.created_at)).where(Interaction.kind == "sent"))
+def impressions_since(session: Session, days: int) -> dt.date | None:
+    """The oldest digest date whose "shown, not clicked" is still learned from: ``days`` before the newest sent
+    digest (counted from the history, not the clock, so an old or simulated history trains the same way); None:
+    nothing was sent yet."""
+    newest = newest_send(session)
     return None if newest is None else newest - dt.timedelta(days=days)
 
 
-def event_statement(since: dt.datetime | None = None):  # noqa: ANN201 - a SQLAlchemy Select
-    """Every learnable event as (subscriber id, paper id, kind code): every reaction, and the sends since ``since``."""
-    code = case(*((Interaction.kind == kind, code) for kind, code in KIND_CODES.items()))
-    reactions = [kind for kind in LEARNED_KINDS if kind != "sent"]
-    sends = Interaction.kind == "sent"
-    if since is not None:
-        sends = and_(sends, Interaction.created_at >= since)
+def reaction_statement():  # noqa: ANN201 - a SQLAlchemy Select
+    """Every learnable reaction as (subscriber id, paper id, kind code): clicks, "more" and "less", of any age."""
+    code = case(*((Interaction.kind == kind, code) for kind, code in KIND_CODES.items() if kind != "sent"))
     return select(Interaction.subscriber_id, Interaction.paper_id, code).where(
-        or_(Interaction.kind.in_(reactions), sends), Interaction.suspected_scanner.is_(False)
+        Interaction.kind.in_([kind for kind in LEARNED_KINDS if kind != "sent"]),
+        Interaction.suspected_scanner.is_(False),
     )
 
 
-def events_sql(dialect: Dialect, since: dt.datetime | None) -> str:
-    """``event_statement`` as SQL for the driver's own cursor. It holds only our own values (kind names and
-    codes, a time read from the table), rendered in place: the driver's rows are plain tuples, where SQLAlchemy's
-    would cost 3x the whole read."""
-    return str(event_statement(since).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+def events_sql(dialect: Dialect, since: dt.date | None) -> str:
+    """Every learnable event as SQL for the driver's own cursor: the reactions, and what the digests dated
+    ``since`` or later showed (``impressions.shown_events_sql``). Only our own values (kind names and codes, a date
+    read from the table) are rendered in place: the driver's rows are plain tuples, where SQLAlchemy's would cost
+    3x the whole read."""
+    reactions = str(reaction_statement().compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    return f"{reactions} UNION ALL {shown_events_sql(dialect, since, KIND_CODES['sent'])}"
 
 
-def read_events(session: Session, since: dt.datetime | None = None) -> np.ndarray:
-    """``event_statement``'s rows as one int64 array (n, 3), streamed in chunks: no Python object per event
-    outlives its chunk (the history holds 13 ``sent`` events per digest)."""
+def read_events(session: Session, since: dt.date | None = None) -> np.ndarray:
+    """``events_sql``'s rows as one int64 array (n, 3), streamed in chunks: no Python object per event outlives its
+    chunk (the history holds ~13 shown papers per digest)."""
     connection = session.connection()
     sql = events_sql(connection.dialect, since)
     driver = connection.connection.driver_connection

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from service.digest.candidates import NewPaperCheck, candidates_for, new_paper_ids
-from service.models import Interaction, Paper, Subscriber
+from service.models import Delivery, Paper, Subscriber
 from service.runtime import Runtime
 from service.subscribers.lifecycle import create_confirmed
 
@@ -40,7 +40,10 @@ def test_each_reader_gets_their_window_minus_what_they_were_sent(any_runtime: Ru
         monday = _add(session, "monday", DAY - dt.timedelta(days=4))
         daily = create_confirmed(session, "daily@example.com")
         weekly = create_confirmed(session, "weekly@example.com", frequency="weekly", weekly_day=DAY.weekday())
-        session.add(Interaction(subscriber_id=daily.id, paper_id=today, kind="sent"))
+        session.add(  # an earlier digest showed them today's paper already (a late re-listing, say)
+            Delivery(subscriber_id=daily.id, digest_date=DAY - dt.timedelta(days=1), status="sent",
+                     picks=[{"paper_id": today, "position": 1, "section": "for_you"}])
+        )  # fmt: skip
         session.flush()
         readers = session.query(Subscriber).order_by(Subscriber.id).all()
         assert candidates_for(session, readers, DAY) == {daily.id: [], weekly.id: [today, monday]}

@@ -31,25 +31,24 @@ def test_group_marks_and_records_only_rows_still_under_their_claim(any_runtime):
     with rt.db.session() as session:
         marked = states.mark_submitting(session, [(c, f"<m{c.delivery_id}@t>") for c in (taken[0], stale, taken[2])])
     assert marked == {taken[0].delivery_id, taken[2].delivery_id}
-    picks = [{"paper_id": 1, "position": 1}, {"paper_id": 2, "position": 2}]
     with rt.db.session() as session:
         done = states.record_sent(
             session,
             [
-                (taken[0], "sg-0", 1, picks),
-                (taken[2], None, 3, picks),  # the provider gave no id
-                (taken[3], "sg-3", 4, picks),  # never marked submitting: not recorded as sent
+                (taken[0], "sg-0"),
+                (taken[2], None),  # the provider gave no id
+                (taken[3], "sg-3"),  # never marked submitting: not recorded as sent
             ],
         )
     assert done == {taken[0].delivery_id, taken[2].delivery_id}
     with rt.db.session() as session:
         rows = {d.id: d for d in session.scalars(select(Delivery))}
-        interactions = session.scalar(select(func.count()).select_from(Interaction).where(Interaction.kind == "sent"))
+        interactions = session.scalar(select(func.count()).select_from(Interaction))
     assert (rows[taken[0].delivery_id].status, rows[taken[0].delivery_id].provider_message_id) == ("sent", "sg-0")
     assert rows[taken[0].delivery_id].message_id == f"<m{taken[0].delivery_id}@t>"
     assert (rows[taken[2].delivery_id].status, rows[taken[2].delivery_id].provider_message_id) == ("sent", None)
     assert rows[taken[1].delivery_id].status == "sending" and rows[taken[3].delivery_id].status == "sending"
-    assert interactions == 4  # two picks for each of the two recorded
+    assert interactions == 0  # what a digest showed is its picks, not a row per paper
 
 
 class CountingOutbox(OutboxBackend):
@@ -83,9 +82,7 @@ def test_a_batch_goes_out_in_groups_marked_just_before_each_one(any_runtime):
     assert backend.submitting_seen == [3, 3, 1]
     with rt.db.session() as session:
         assert set(session.scalars(select(Delivery.status))) == {"sent"}
-        shown = sum(len(p) for p in session.scalars(select(Delivery.picks)))
-        recorded = session.scalar(select(func.count()).select_from(Interaction).where(Interaction.kind == "sent"))
-    assert recorded == shown
+        assert all(session.scalars(select(Delivery.picks)))  # every sent digest keeps what it showed
 
 
 def test_prepare_encodes_the_sendgrid_body_once_before_the_send(sink):

@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from service.cli import main
-from service.models import Delivery, Interaction, Paper, RawPage
+from service.models import Delivery, Paper, RawPage
 from service.runtime import Runtime
 from service.subscribers.lifecycle import create_confirmed
 
@@ -45,15 +45,13 @@ def page_statuses(rt: Runtime) -> dict[str, str]:
 def arxiv_ids_sent(rt: Runtime) -> dict[int, list[str]]:
     """subscriber id → the arXiv ids of every paper sent to them, once per sending (repeats show)."""
     with rt.db.session() as session:
+        arxiv = dict(session.execute(select(Paper.id, Paper.arxiv_id)).all())
         rows = session.execute(
-            select(Interaction.subscriber_id, Paper.arxiv_id)
-            .join(Paper, Paper.id == Interaction.paper_id)
-            .where(Interaction.kind == "sent")
-            .order_by(Interaction.id)
+            select(Delivery.subscriber_id, Delivery.picks).where(Delivery.status == "sent").order_by(Delivery.id)
         ).all()
     out: dict[int, list[str]] = defaultdict(list)
-    for subscriber_id, arxiv_id in rows:
-        out[subscriber_id].append(arxiv_id)
+    for subscriber_id, picks in rows:
+        out[subscriber_id].extend(arxiv[p["paper_id"]] for p in picks)
     return dict(out)
 
 

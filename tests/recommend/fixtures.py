@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from service.models import Interaction, Paper, Subscriber
+from sqlalchemy import func, select
+
+from service.models import Delivery, Interaction, Paper, Subscriber
 
 TOPICS = {
     "diffusion": [
@@ -52,6 +54,20 @@ def add_subscriber(session, email: str, **prefs) -> int:
     return sub.id
 
 
+SENT_ON = dt.date(2025, 3, 2)  # the day before the tests' digest date: a digest of the last week showed these
+
+
 def add_events(session, subscriber_id: int, paper_ids: list[int], kind: str, **extra) -> None:
-    session.add_all(Interaction(subscriber_id=subscriber_id, paper_id=p, kind=kind, **extra) for p in paper_ids)
+    """Reactions as interaction rows; ``sent``: a sent digest showing these papers (what training learns as shown,
+    and what a later digest must not repeat), one more day back for each earlier one of the reader."""
+    if kind != "sent":
+        session.add_all(Interaction(subscriber_id=subscriber_id, paper_id=p, kind=kind, **extra) for p in paper_ids)
+        session.flush()
+        return
+    earlier = session.scalar(select(func.count()).where(Delivery.subscriber_id == subscriber_id))
+    picks = [{"paper_id": p, "position": i + 1, "section": "for_you"} for i, p in enumerate(paper_ids)]
+    session.add(
+        Delivery(subscriber_id=subscriber_id, digest_date=SENT_ON - dt.timedelta(days=earlier), status="sent",
+                 picks=picks)
+    )  # fmt: skip
     session.flush()

@@ -56,9 +56,9 @@ def test_a_daily_run_through_the_broker_mails_every_due_subscriber_once(
     for worker in workers:  # the batches were spread over both workers
         assert any("send_batch" in line and "succeeded" in line for line in worker.lines), worker.output()
     with pg_runtime.db.session() as session:
-        sent_rows = session.scalar(select(func.count()).select_from(Interaction).where(Interaction.kind == "sent"))
+        rows = session.scalar(select(func.count()).select_from(Interaction))
         shown = sum(len(picks) for picks in session.scalars(select(Delivery.picks)))
-    assert shown >= 40 and sent_rows == shown  # what each email showed, recorded once
+    assert shown >= 40 and rows == 0  # what each email showed is its picks: no row per paper shown
 
     again = _finish(paperboy_send(env))  # the same date again: nothing new
     assert send_counts(again) == {"planned": 0, "sent": 0, "skipped": 0, "failed": 0}
