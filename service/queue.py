@@ -36,6 +36,7 @@ PLAN_DUE_DIGESTS = "workers.tasks.send.plan_due_digests"
 REAP_DELIVERIES = "workers.tasks.send.reap_deliveries"
 SEND_TRANSACTIONAL = "workers.tasks.mail.send_transactional"
 FOLD_IN_CLICKS = "workers.tasks.train.fold_in_clicks"
+FOLD_IN_RECENT = "workers.tasks.train.fold_in_recent"
 TRAIN_MODEL = "workers.tasks.train.train_model"
 INGEST_PAGE = "workers.tasks.ingest.ingest_page"
 TASK_MODULES = [

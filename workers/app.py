@@ -20,9 +20,10 @@ from celery.schedules import crontab
 
 from service.config import Settings
 from service.db import TRANSIENT_DB_ERRORS
+from service.digest.recovery import REAP_EVERY_S
 from service.mail.backends import TransientSendError
 from service.observability import TaskMetrics, configure_logging
-from service.queue import REAP_DELIVERIES, TASK_MODULES, make_celery, max_countdown_s
+from service.queue import FOLD_IN_RECENT, REAP_DELIVERIES, TASK_MODULES, make_celery, max_countdown_s
 from service.runtime import Runtime
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # What a later attempt can get past: the database (a lost connection, a restart) or the provider refusing for now.
 RETRYABLE = (*TRANSIENT_DB_ERRORS, TransientSendError)
-REAP_EVERY_S = 30  # how often the beat looks for deliveries a dead worker left (see service/digest/recovery.py)
+FOLD_IN_EVERY_S = 300  # how often the beat folds the readers who reacted lately into the model
 
 
 @lru_cache(maxsize=1)
@@ -59,6 +60,7 @@ celery_app.conf.beat_schedule = {
     "nightly-training": {"task": "workers.tasks.train.train_model", "schedule": crontab(hour=2, minute=30)},
     "plan-due-digests": {"task": "workers.tasks.send.plan_due_digests", "schedule": crontab(minute=0)},
     "reap-deliveries": {"task": REAP_DELIVERIES, "schedule": REAP_EVERY_S},
+    "fold-in-recent": {"task": FOLD_IN_RECENT, "schedule": FOLD_IN_EVERY_S},
 }
 
 

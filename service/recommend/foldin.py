@@ -8,6 +8,7 @@ saw get their item factors from their text, so clicks on today's papers count at
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.models import Interaction, ModelVersion, Paper
 from service.recommend.als import confidence_matrix
@@ -22,6 +24,23 @@ from service.recommend.content import paper_text
 from service.recommend.store import latest_model, read_overlay, write_overlay
 from service.recommend.train import LEARNED_KINDS
 from service.runtime import Runtime
+
+
+def readers_with_new_reactions(session: Session, since: dt.datetime) -> list[int]:
+    """The readers who clicked, or answered "more"/"less", since ``since`` (learnable reactions only): those whose
+    model vectors are worth folding in again before the nightly training."""
+    return list(
+        session.scalars(
+            select(Interaction.subscriber_id)
+            .where(
+                Interaction.created_at >= since,
+                Interaction.kind.in_(("click", "more", "less")),
+                Interaction.suspected_scanner.is_(False),
+            )
+            .distinct()
+            .order_by(Interaction.subscriber_id)
+        )
+    )
 
 
 def fold_in_clicks(rt: Runtime, subscriber_id: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from service.digest import send_due_digests
 from service.digest.candidates import new_paper_ids
 from service.ingest import ingest_targets, retry_failed_pages
 from service.ingest.parsers import hf_api
-from service.models import Paper, RawPage, utcnow
+from service.models import Paper, RawPage, Subscriber, utcnow
 from service.runtime import Runtime
 from tests.digest.conftest import send_counts
 from tests.ingest.conftest import with_settings
@@ -184,6 +184,8 @@ def test_an_archive_ingested_today_is_history_not_news(any_runtime: Runtime, sha
             papers[k].id for k in ("2405.90001", "2405.90002")
         )
     daily = add_reader(any_runtime, "daily@example.com")
+    with any_runtime.db.session() as session:  # whatever weekday today is, the weekly reader is not due that day
+        session.get(Subscriber, reader).weekly_day = (archived_day.weekday() + 1) % 7
     assert send_due_digests(any_runtime, archived_day)["sent"] >= 1
     assert picks_by_date(any_runtime, daily) == {"2024-05-27": ["2405.90001", "2405.90002"]}
     assert picks_by_date(any_runtime, reader) == {}  # nothing went to the weekly reader today
