@@ -20,7 +20,8 @@ import numpy as np
 from lab.datasets import SEED, load_dataset, make_split
 from lab.progress import progress
 from service.recommend.hybrid import HybridParams, standardise
-from service.recommend.ranking import Batch, Candidates, Prefs, RankWeights, Reader, pick_batch, score_batch
+from service.recommend.inputs import Batch, Candidates, Prefs, RankWeights, Reader
+from service.recommend.ranking import pick_batch, score_batch
 from service.recommend.scorers import HybridScorer
 
 START = dt.date(2026, 1, 5)

@@ -12,7 +12,6 @@ from typing import Any
 from flask import Flask
 
 from service.config import Settings
-from service.db import Database
 from service.runtime import Runtime
 
 
@@ -58,18 +57,3 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_web(app)
     return app
-
-
-def get_runtime(app: Flask | None = None) -> Runtime:
-    """The app's runtime (settings, database, links); inside an app context when ``app`` is omitted."""
-    from flask import current_app
-
-    return (app or current_app).extensions["paperboy"]
-
-
-def get_db(app: Flask | None = None) -> Database:
-    return get_runtime(app).db
-
-
-def get_settings(app: Flask | None = None) -> Settings:
-    return get_runtime(app).settings

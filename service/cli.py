@@ -57,7 +57,8 @@ def init(ctx: click.Context) -> None:
 @click.pass_context
 def daily(ctx: click.Context, digest_date: dt.datetime | None, as_json: bool) -> None:
     """The whole daily job: ingest the inbox and the recent listings (re-read days, arXiv feeds), train, send."""
-    from service.daily import describe_daily, run_daily
+    from service.daily import run_daily
+    from service.summaries import describe_daily
 
     rt = get_runtime(ctx)
     day = digest_date.date() if digest_date else dt.datetime.now(dt.UTC).date()

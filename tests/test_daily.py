@@ -37,7 +37,7 @@ def test_daily_ingests_the_inbox_trains_and_sends_despite_a_failed_fetch(runtime
 
 
 def test_the_report_reads_as_one_line_a_stage() -> None:
-    from service.daily import describe_daily
+    from service.summaries import describe_daily
 
     report = {
         "date": "2026-07-31",

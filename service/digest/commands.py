@@ -25,8 +25,8 @@ POLL_S = 0.5
 @click.pass_context
 def send(ctx: click.Context, digest_date: dt.datetime | None, as_json: bool) -> None:
     """Send every digest due on DATE; running it again for the same date sends nothing new."""
-    from service.daily import describe_sending
     from service.digest import send_due_digests
+    from service.summaries import describe_sending
 
     rt = get_runtime(ctx)
     day = digest_date.date() if digest_date else dt.datetime.now(dt.UTC).date()

@@ -12,13 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:
-    from service.digest.states import Claim
+
+class Claim(Protocol):
+    """A claim as these statements need it (``states.Claim``): which row, under which attempt."""
+
+    delivery_id: int
+    attempt: int
 
 
 def pg_array(values: Iterable[str | None]) -> str:

@@ -14,9 +14,9 @@ def train(ctx: click.Context, as_json: bool) -> None:
     """Train the recommender on all interactions; a failed run never replaces the last good model.
 
     Exits 1 when there is nothing to learn from (no papers yet) or the training failed."""
-    from service.daily import describe_training, nothing_to_learn
     from service.recommend import train_model
-    from service.recommend.train import TRAIN_STEPS
+    from service.recommend.train import TRAIN_STEPS, nothing_to_learn
+    from service.summaries import describe_training
 
     rt = get_runtime(ctx)
     empty = nothing_to_learn(rt)

@@ -25,7 +25,7 @@ from service.recommend.als import EVENT_WEIGHTS, MAX_POSITIVE
 from service.recommend.content import TextVectorizer, keyword_pattern, paper_text
 from service.recommend.explain import Explainer
 from service.recommend.hybrid import ItemViews, blend, standardise
-from service.recommend.ranking import Batch, Candidates, Prefs, RankWeights, Reader, norm_name
+from service.recommend.inputs import Batch, Candidates, Prefs, RankWeights, Reader, norm_name
 from service.recommend.store import StoredModel
 from service.recommend.trending import trending_for
 

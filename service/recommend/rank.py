@@ -6,8 +6,9 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from service.recommend.inputs import SECTIONS, Pick, RankWeights
 from service.recommend.loader import load_batch, load_candidates
-from service.recommend.ranking import SECTIONS, Pick, RankWeights, pick_batch, score_batch
+from service.recommend.ranking import pick_batch, score_batch
 from service.recommend.store import latest_model
 from service.runtime import Runtime
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.recommend.ranking import Batch, Candidates, RankWeights, Reader
+from service.recommend.inputs import Batch, Candidates, RankWeights, Reader
 
 EXPLORE_REASON = "a wildcard: partly chance, to show you something outside your usual picks"
 CROWD_REASON = "popular with readers who share your taste"

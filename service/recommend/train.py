@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -123,6 +123,17 @@ def load_training_data(rt: Runtime) -> dict[str, Any]:
 
 
 TRAIN_STEPS = 3  # read, fit, save: the calls ``train_model`` makes to its ``progress``
+
+
+NOTHING_TO_LEARN = "nothing to learn from: there are no papers yet (ingest some pages first)"
+
+
+def nothing_to_learn(rt: Runtime) -> str | None:
+    """Why training would be pointless (no papers at all), or None. Clicks are not needed: a model of the papers'
+    text alone already ranks by stated topics."""
+    with rt.db.session() as session:
+        papers = session.scalar(select(func.count(Paper.id)))
+    return NOTHING_TO_LEARN if not papers else None
 
 
 def train_model(rt: Runtime, params: HybridParams | None = None, progress: Progress = quiet) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from typing import Any, NoReturn
 from flask import abort, url_for
 from sqlalchemy.orm import Session
 
-from service import get_settings
 from service.models import Delivery, Subscriber
 from service.subscribers.identity import load_delivery, load_subscriber
 from service.subscribers.tokens import (
@@ -22,6 +21,7 @@ from service.subscribers.tokens import (
     read_delivery_token,
     read_pick_token,
 )
+from service.web.context import get_settings
 
 GONE_MESSAGES = {
     "confirm": "This confirmation link has expired. Subscribe again from the home page to get a fresh one.",

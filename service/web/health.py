@@ -6,9 +6,9 @@ from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from service import get_db, get_runtime
 from service.extensions import csrf, limiter
 from service.observability import web_registry
+from service.web.context import get_db, get_runtime
 
 bp = Blueprint("health", __name__)
 

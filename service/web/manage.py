@@ -6,7 +6,6 @@ import logging
 
 from flask import Blueprint, render_template, request
 
-from service import get_db, get_runtime
 from service.extensions import csrf
 from service.mail.addresses import InvalidEmail
 from service.subscribers.lifecycle import resubscribe, unsubscribe
@@ -23,6 +22,7 @@ from service.subscribers.preferences import (
 from service.subscribers.requests import MailUnavailable, request_preferences_link
 from service.subscribers.zones import UTC_NAME, canonical_zone, canonical_zones, zone_menu
 from service.web.access import subscriber_link, subscriber_or_abort
+from service.web.context import get_db, get_runtime
 from service.web.errors import unavailable
 from service.web.headers import SCRIPT_PAGE_CSP
 from service.web.limits import mail_to_address, per_ip

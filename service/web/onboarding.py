@@ -8,7 +8,6 @@ import logging
 
 from flask import Blueprint, render_template, request
 
-from service import get_db, get_runtime
 from service.recommend.onboarding import (
     MAX_PICKS,
     InvalidPicks,
@@ -19,6 +18,7 @@ from service.recommend.onboarding import (
     search_recent,
 )
 from service.web.access import subscriber_or_abort
+from service.web.context import get_db, get_runtime
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, url_for
 from sqlalchemy import select
 
-from service import get_db, get_settings
 from service.models import Paper
 from service.paper_urls import RESOLVERS, paper_key, paper_path, parse_paper_key, resource_url, safe_url
+from service.web.context import get_db, get_settings
 from service.wording import ellipsize
 
 bp = Blueprint("papers", __name__)

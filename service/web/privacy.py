@@ -10,9 +10,9 @@ import json
 
 from flask import Blueprint, Response, render_template, request
 
-from service import get_db
 from service.subscribers.privacy import delete_data, export_data
 from service.web.access import subscriber_or_abort
+from service.web.context import get_db
 from service.web.personal import remember_reader
 
 bp = Blueprint("privacy", __name__)

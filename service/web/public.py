@@ -6,12 +6,12 @@ import logging
 
 from flask import Blueprint, render_template, request
 
-from service import get_db, get_runtime
 from service.mail.addresses import InvalidEmail
 from service.subscribers.lifecycle import CONFIRMED, UNSUBSCRIBED, confirm
 from service.subscribers.preferences import parse_list
 from service.subscribers.requests import MailUnavailable, request_subscription
 from service.web.access import subscriber_or_abort
+from service.web.context import get_db, get_runtime
 from service.web.errors import unavailable
 from service.web.limits import mail_to_address, per_ip
 from service.web.personal import remember_reader

@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy import select
 
-from service import get_db, get_runtime
 from service.models import Delivery, Paper, Subscriber
 from service.paper_urls import paper_path
 from service.subscribers.tracking import safe_destination
 from service.web.access import delivery_claim_or_abort, delivery_or_abort, subscriber_or_abort
+from service.web.context import get_db, get_runtime
 from service.web.personal import remember_reader
 
 bp = Blueprint("reader", __name__)

@@ -13,13 +13,13 @@ from collections.abc import Callable
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from service import get_db, get_runtime
 from service.links import RESOURCES
 from service.models import Paper, Subscriber
 from service.paper_urls import paper_path
 from service.subscribers.tokens import DeliveryClaim
 from service.subscribers.tracking import record_click, record_feedback, resolve_click, undo_feedback
 from service.web.access import pick_claim_or_abort
+from service.web.context import get_db, get_runtime
 from service.web.personal import remember_reader
 
 log = logging.getLogger(__name__)

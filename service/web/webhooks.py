@@ -10,7 +10,6 @@ import logging
 
 from flask import Blueprint, jsonify, request
 
-from service import get_runtime
 from service.digest.events import apply_provider_events
 from service.extensions import csrf
 from service.mail.webhooks import (
@@ -20,6 +19,7 @@ from service.mail.webhooks import (
     parse_events,
     verify_signature,
 )
+from service.web.context import get_runtime
 
 log = logging.getLogger(__name__)
 

@@ -18,18 +18,9 @@ from sqlalchemy import select
 from service.models import Subscriber
 from service.recommend.content import TextVectorizer
 from service.recommend.hybrid import standardise
+from service.recommend.inputs import Batch, Candidates, Prefs, RankWeights, Reader, norm_name
 from service.recommend.loader import KeywordIndex, TextSide, load_prefs, text_similarity
-from service.recommend.ranking import (
-    Batch,
-    Candidates,
-    Prefs,
-    RankWeights,
-    Reader,
-    explore_noise,
-    norm_name,
-    pick_batch,
-    score_batch,
-)
+from service.recommend.ranking import explore_noise, pick_batch, score_batch
 from tests.recommend.fixtures import add_subscriber
 
 DAY = dt.date(2025, 3, 3)

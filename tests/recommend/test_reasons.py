@@ -9,7 +9,8 @@ import pytest
 
 from service.models import Paper
 from service.recommend import fold_in_clicks, rank_digest, train_model
-from service.recommend.ranking import Batch, Candidates, Prefs, RankWeights, Reader, score_batch
+from service.recommend.inputs import Batch, Candidates, Prefs, RankWeights, Reader
+from service.recommend.ranking import score_batch
 from service.recommend.reasons import CROWD_REASON, EXPLORE_REASON, LEARNED_REASON, Reasons
 from tests.recommend.fixtures import add_events, add_papers, add_subscriber
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from service import create_app, get_runtime
+from service import create_app
+from service.web.context import get_runtime
 from tests.web.browser_support import (
     ARTIFACTS,
     CHROMIUM,
