@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
-
-from service.models import Delivery, Interaction, Paper, Subscriber
+from service.models import Paper
+from tests import factories
+from tests.factories import add_subscriber  # noqa: F401 - the tests' builder
 
 TOPICS = {
     "diffusion": [
@@ -47,27 +47,11 @@ def add_papers(session, topic: str, count: int, start: int = 0, **extra) -> list
     return [p.id for p in papers]
 
 
-def add_subscriber(session, email: str, **prefs) -> int:
-    sub = Subscriber(email=email, status="confirmed", confirmed_at=dt.datetime(2025, 1, 1), **prefs)
-    session.add(sub)
-    session.flush()
-    return sub.id
-
-
-SENT_ON = dt.date(2025, 3, 2)  # the day before the tests' digest date: a digest of the last week showed these
+DAY = dt.date(2025, 3, 3)  # the recommender tests' digest date
 
 
 def add_events(session, subscriber_id: int, paper_ids: list[int], kind: str, **extra) -> None:
-    """Reactions as interaction rows; ``sent``: a sent digest showing these papers (what training learns as shown,
-    and what a later digest must not repeat), one more day back for each earlier one of the reader."""
-    if kind != "sent":
-        session.add_all(Interaction(subscriber_id=subscriber_id, paper_id=p, kind=kind, **extra) for p in paper_ids)
-        session.flush()
-        return
-    earlier = session.scalar(select(func.count()).where(Delivery.subscriber_id == subscriber_id))
-    picks = [{"paper_id": p, "position": i + 1, "section": "for_you"} for i, p in enumerate(paper_ids)]
-    session.add(
-        Delivery(subscriber_id=subscriber_id, digest_date=SENT_ON - dt.timedelta(days=earlier), status="sent",
-                 picks=picks)
-    )  # fmt: skip
-    session.flush()
+    """``factories.add_events``, a ``sent`` digest dated before these tests' digest date."""
+    factories.add_events(
+        session, subscriber_id, paper_ids, kind, **({"before": DAY} if kind == "sent" else {}), **extra
+    )

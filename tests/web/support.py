@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from service.links import PickLinks
-from service.models import Delivery, Paper, Subscriber
+from service.models import Delivery, Subscriber
 from service.runtime import Runtime
-from service.subscribers.lifecycle import create_confirmed
+from tests.factories import DAY, add_delivery_in, add_paper_in, add_subscriber_in
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -31,44 +31,16 @@ def path_of(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def add_paper(rt: Runtime, title: str, *, url: str | None = None, upvotes: int = 0, **fields: object) -> int:
-    with rt.db.session() as session:
-        paper = Paper(
-            title=title,
-            title_key=title.lower(),
-            abstract=fields.pop("abstract", f"An abstract about {title}."),
-            authors=fields.pop("authors", ["Ada Lovelace", "Alan Turing"]),
-            url=url,
-            upvotes=upvotes,
-            listing_date=fields.pop("listing_date", dt.date(2025, 6, 3)),
-            **fields,
-        )
-        session.add(paper)
-        session.flush()
-        return paper.id
+def add_paper(rt: Runtime, title: str, **fields: object) -> int:
+    return add_paper_in(rt, title, **fields)
 
 
-def add_subscriber(
-    rt: Runtime, email_address: str = "reader@example.com", *, status: str = "confirmed", **preferences: object
-) -> Subscriber:
-    with rt.db.session() as session:
-        subscriber = create_confirmed(session, email_address, **preferences)
-        subscriber.status = status
-        return subscriber
+def add_subscriber(rt: Runtime, email_address: str = "reader@example.com", **preferences: object) -> Subscriber:
+    return add_subscriber_in(rt, email_address, **preferences)
 
 
 def add_delivery(rt: Runtime, subscriber_id: int, paper_ids: list[int], *, day: dt.date | None = None) -> int:
-    with rt.db.session() as session:
-        delivery = Delivery(
-            subscriber_id=subscriber_id,
-            digest_date=day or dt.date(2025, 6, 3),
-            status="sent",
-            picks=[{"paper_id": pid, "reason": "matches your topics", "section": "picks"} for pid in paper_ids],
-            sent_at=dt.datetime(2025, 6, 3, 7, 0),
-        )
-        session.add(delivery)
-        session.flush()
-        return delivery.id
+    return add_delivery_in(rt, subscriber_id, paper_ids, day=day or DAY)
 
 
 def pick_links(rt: Runtime, delivery_id: int, paper_id: int, position: int = 1) -> PickLinks:

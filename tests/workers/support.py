@@ -21,11 +21,10 @@ from pathlib import Path
 
 import redis
 
-from service.models import Paper, Subscriber, utcnow
-
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-DAY = dt.date(2025, 6, 3)
+from tests.factories import DAY, add_papers, add_subscribers  # noqa: E402, F401 - the tests' builders
+
 BROKER_DB = 9  # the tests' own Redis database; each test also gets its own key prefix inside it
 
 
@@ -56,33 +55,6 @@ class BrokerNamespace:
         keys = list(self.client.scan_iter(match=f"{self.prefix}*", count=1000))
         for start in range(0, len(keys), 500):
             self.client.delete(*keys[start : start + 500])
-
-
-def add_papers(session, n: int, day: dt.date = DAY) -> list[int]:  # noqa: ANN001
-    ids = []
-    for i in range(n):
-        paper = Paper(
-            title_key=f"worker-test-{day}-{i}",
-            title=f"Paper {i}: scaling laws for retrieval & ranking",
-            abstract=f"Abstract {i}: we study ranking models, retrieval and evaluation at scale.",
-            authors=[f"Author {i}", "Grace Hopper"],
-            author_count=2,
-            listing_date=day,
-            first_seen_at=dt.datetime.combine(day, dt.time(6)),
-            upvotes=100 - i,
-            url=f"https://arxiv.org/abs/2506.{i:05d}",
-        )
-        session.add(paper)
-        session.flush()
-        ids.append(paper.id)
-    return ids
-
-
-def add_subscribers(session, n: int) -> list[str]:  # noqa: ANN001
-    emails = [f"reader{i}@example.com" for i in range(n)]
-    session.add_all(Subscriber(email=e, status="confirmed", confirmed_at=utcnow()) for e in emails)
-    session.flush()
-    return emails
 
 
 def process_env(
