@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from service.models import Delivery, Paper
+from service.models import Delivery, DeliveryStatus, Paper
 from service.runtime import Runtime
 
 SAMPLE_PAGES = Path(__file__).parent / "samples" / "pages"
@@ -186,7 +186,9 @@ def _describe_digests(rt: Runtime, day: dt.date, echo: Callable[[str], None]) ->
     selections: set[tuple[int, ...]] = set()
     with rt.db.session() as session:
         deliveries = session.scalars(
-            select(Delivery).where(Delivery.digest_date == day, Delivery.status == "sent").order_by(Delivery.id)
+            select(Delivery)
+            .where(Delivery.digest_date == day, Delivery.status == DeliveryStatus.SENT)
+            .order_by(Delivery.id)
         ).all()
         titles = dict(session.execute(select(Paper.id, Paper.title)).tuples().all())
         for delivery in deliveries[:5]:

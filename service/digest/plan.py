@@ -20,7 +20,7 @@ from service.db import on_postgresql
 from service.digest.candidates import NewPaperCheck
 from service.digest.schedule import is_due
 from service.digest.states import PLANNED, SKIPPED
-from service.models import Delivery, Subscriber, Suppression, utcnow
+from service.models import Delivery, Subscriber, SubscriptionStatus, Suppression, utcnow
 
 PLAN_CHUNK = 10_000  # subscribers planned per step (one INSERT; one hand-over to the workers when streaming)
 # What deciding whether a subscriber is due needs (``schedule.is_due`` reads them as attributes of the row), and
@@ -108,7 +108,7 @@ def plan_deliveries(
     while True:  # subscribers in id order, one chunk at a time: the first rows are ready within a second
         chunk = session.execute(  # rows of just these columns, not ORM objects: 100k of those cost seconds
             select(*_SCHEDULE_COLUMNS)
-            .where(Subscriber.status == "confirmed", Subscriber.id > after)
+            .where(Subscriber.status == SubscriptionStatus.CONFIRMED, Subscriber.id > after)
             .order_by(Subscriber.id)
             .limit(PLAN_CHUNK)
         ).all()

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.models import Interaction, ModelVersion, Paper
+from service.models import Interaction, InteractionKind, ModelVersion, Paper
 from service.recommend.als import confidence_matrix
 from service.recommend.content import paper_text
 from service.recommend.store import latest_model, read_overlay, write_overlay
@@ -34,7 +34,7 @@ def readers_with_new_reactions(session: Session, since: dt.datetime) -> list[int
             select(Interaction.subscriber_id)
             .where(
                 Interaction.created_at >= since,
-                Interaction.kind.in_(("click", "more", "less")),
+                Interaction.kind.in_((InteractionKind.CLICK, InteractionKind.MORE, InteractionKind.LESS)),
                 Interaction.suspected_scanner.is_(False),
             )
             .distinct()

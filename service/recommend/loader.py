@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from service.db import id_in
 from service.impressions import LOOKBACK_DAYS, shown
-from service.models import ENGAGED_ROWS, Interaction, Paper, Subscriber
+from service.models import ENGAGED_ROWS, Interaction, InteractionKind, Paper, Subscriber
 from service.recommend.als import EVENT_WEIGHTS, MAX_POSITIVE
 from service.recommend.content import TextVectorizer, keyword_pattern, paper_text
 from service.recommend.explain import Explainer
@@ -243,7 +243,7 @@ def _less_like_this(session: Session, batch: list[int], row: dict[int, int], sid
     rows = session.execute(
         select(Interaction.subscriber_id, Paper.title, Paper.abstract)
         .join(Paper, Paper.id == Interaction.paper_id)
-        .where(id_in(session, Interaction.subscriber_id, batch), Interaction.kind == "less")
+        .where(id_in(session, Interaction.subscriber_id, batch), Interaction.kind == InteractionKind.LESS)
     ).all()
     if rows:
         sims = text_similarity([paper_text(t, a) for _, t, a in rows], side)

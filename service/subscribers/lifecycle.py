@@ -11,9 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.mail.addresses import normalise_email
-from service.models import Subscriber, utcnow
+from service.models import Subscriber, SubscriptionStatus, utcnow
 
-UNCONFIRMED, CONFIRMED, UNSUBSCRIBED = "unconfirmed", "confirmed", "unsubscribed"
+UNCONFIRMED, CONFIRMED, UNSUBSCRIBED = (
+    SubscriptionStatus.UNCONFIRMED, SubscriptionStatus.CONFIRMED, SubscriptionStatus.UNSUBSCRIBED,
+)  # fmt: skip
 
 
 def find_by_email(session: Session, email: str) -> Subscriber | None:

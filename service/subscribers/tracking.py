@@ -22,11 +22,11 @@ from crawlerdetect import CrawlerDetect
 from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from service.models import REACTION_ROWS, Delivery, Interaction, Paper, Subscriber, utcnow
+from service.models import REACTION_ROWS, Delivery, Interaction, InteractionKind, Paper, Subscriber, utcnow
 from service.paper_urls import abs_url, resource_url
 from service.subscribers.tokens import DeliveryClaim, owns
 
-CLICK, MORE, LESS = "click", "more", "less"
+CLICK, MORE, LESS = InteractionKind.CLICK, InteractionKind.MORE, InteractionKind.LESS
 FEEDBACK_KINDS = (MORE, LESS)
 
 # Mail-security gateways that rewrite or pre-fetch links and that crawlerdetect's list does not name.

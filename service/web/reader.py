@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy import select
 
-from service.models import Delivery, Paper, Subscriber
+from service.models import IN_FLIGHT, Delivery, DeliveryStatus, Paper, Subscriber
 from service.paper_urls import paper_path
 from service.subscribers.tracking import safe_destination
 from service.web.access import delivery_claim_or_abort, delivery_or_abort, subscriber_or_abort
@@ -29,7 +29,7 @@ def digest(token: str):
     rt = get_runtime()
     with rt.db.session() as session:
         delivery = delivery_or_abort(session, "digest", claim)
-        if delivery.status not in ("sent", "sending", "submitting"):
+        if delivery.status not in (DeliveryStatus.SENT, *IN_FLIGHT):
             abort(404, description="This digest is not available.")
         subscriber = session.get(Subscriber, delivery.subscriber_id)
         if subscriber is None:
@@ -54,7 +54,7 @@ def feed(token: str):
         subscriber = subscriber_or_abort(session, "feed", token)
         deliveries = session.scalars(
             select(Delivery)
-            .where(Delivery.subscriber_id == subscriber.id, Delivery.status == "sent")
+            .where(Delivery.subscriber_id == subscriber.id, Delivery.status == DeliveryStatus.SENT)
             .order_by(Delivery.digest_date.desc())
             .limit(FEED_DELIVERIES)
         ).all()
