@@ -27,7 +27,7 @@ INIT_FIRST = "run `paperboy init` first"
 
 def instance_overrides(ctx: click.Context) -> dict[str, Any]:
     """The settings ``--instance`` implies: the folder, and everything inside it when it is a demo's folder."""
-    from service.demo import demo_overrides
+    from service.instance import demo_overrides
 
     root = ctx.find_root()
     root.ensure_object(dict)

@@ -18,53 +18,18 @@ import time
 from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
+from service.instance import DEFAULT_PORT, DEMO_MARKER, demo_base_url, demo_settings
 from service.models import Delivery, DeliveryStatus, Paper
 from service.runtime import Runtime
 
 SAMPLE_PAGES = Path(__file__).parent / "samples" / "pages"
-DEMO_MARKER = "paperboy-demo.json"
-DEFAULT_PORT = 5000
 
 
 class DemoError(RuntimeError):
     """A demo stage did not do its job; the message names the stage."""
-
-
-def demo_settings(folder: Path, base_url: str) -> dict[str, Any]:
-    """Everything inside ``folder``, whatever the environment says: no broker, outbox delivery, SQLite."""
-    folder = folder.resolve()
-    return {
-        "INSTANCE_DIR": folder,
-        "DATABASE_URL": f"sqlite:///{folder / 'paperboy.db'}",
-        "OUTBOX_DIR": folder / "outbox",
-        "MODEL_DIR": folder / "models",
-        "INBOX_DIR": folder / "inbox",
-        "CELERY_BROKER_URL": "",
-        "EMAIL_BACKEND": "outbox",
-        "PAPERBOY_ENV": "development",
-        "SECRET_KEY": "",
-        "BASE_URL": base_url,
-    }
-
-
-def demo_overrides(folder: Path) -> dict[str, Any] | None:
-    """The demo's settings when ``folder`` is a demo's folder (it holds ``DEMO_MARKER``), else None."""
-    marker = folder / DEMO_MARKER
-    if not marker.is_file():
-        return None
-    try:
-        base_url = str(json.loads(marker.read_text(encoding="utf-8"))["base_url"])
-    except (OSError, ValueError, KeyError, TypeError):
-        base_url = demo_base_url(DEFAULT_PORT)
-    return demo_settings(folder, base_url)
-
-
-def demo_base_url(port: int) -> str:
-    return f"http://127.0.0.1:{port}"
 
 
 def demo_runtime(folder: Path, port: int = DEFAULT_PORT) -> Runtime:

@@ -3,7 +3,7 @@
 Emails are rendered by workers outside any request, so links cannot come from ``url_for``; this module is the one
 place that knows the public URL scheme. The web blueprints serve exactly these paths.
 
-Every link carries the reader's ``link_key`` (see ``service.subscribers.tokens``), so it opens only the account or
+Every link carries the reader's ``link_key`` (see ``service.tokens``), so it opens only the account or
 the delivery it was issued for. A paper in a digest gets ONE token (``pick``), shared by all of its links: the
 tracked abstract, PDF, code and project links (``/c/<token>[/<resource>]``) and the "more"/"less like this" buttons
 (``/feedback/<token>/<kind>``). A digest shows a dozen papers with up to six links each, so this is one HMAC per
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from service.subscribers.tokens import Signer, checked_link_key, make_token, signer
+from service.tokens import Signer, checked_link_key, make_token, signer
 
 # The resources a tracked paper link can open; the destination always comes from the stored paper.
 RESOURCES = ("abs", "pdf", "code", "project")

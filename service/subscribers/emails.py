@@ -63,7 +63,7 @@ def send_now(rt: Runtime, kind: str, subscriber_id: int) -> str:
             return SUPPRESSED
         to = subscriber.email
         context = {**links(rt, subscriber), "email": display_address(subscriber.email)}
-    send_message(rt, message, to, context)
+    send_message(rt.settings, message, to, context)
     return SENT
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.models import Delivery, Subscriber
-from service.subscribers.tokens import DeliveryClaim, ReplacedToken, RevokedToken, check_owner, read_subscriber_token
+from service.tokens import DeliveryClaim, ReplacedToken, RevokedToken, check_owner, read_subscriber_token
 
 
 def load_subscriber(session: Session, secret_key: str, purpose: str, token: str) -> Subscriber:

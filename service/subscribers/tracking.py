@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from service.models import REACTION_ROWS, Delivery, Interaction, InteractionKind, Paper, Subscriber, utcnow
 from service.paper_urls import abs_url, resource_url
-from service.subscribers.tokens import DeliveryClaim, owns
+from service.tokens import DeliveryClaim, owns
 
 CLICK, MORE, LESS = InteractionKind.CLICK, InteractionKind.MORE, InteractionKind.LESS
 FEEDBACK_KINDS = (MORE, LESS)

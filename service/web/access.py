@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from service.models import Delivery, Subscriber
 from service.subscribers.identity import load_delivery, load_subscriber
-from service.subscribers.tokens import (
+from service.tokens import (
     BadToken,
     DeliveryClaim,
     ReplacedToken,

@@ -16,8 +16,8 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from service.links import RESOURCES
 from service.models import Paper, Subscriber
 from service.paper_urls import paper_path
-from service.subscribers.tokens import DeliveryClaim
 from service.subscribers.tracking import record_click, record_feedback, resolve_click, undo_feedback
+from service.tokens import DeliveryClaim
 from service.web.access import pick_claim_or_abort
 from service.web.context import get_db, get_runtime
 from service.web.personal import remember_reader

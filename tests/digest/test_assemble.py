@@ -110,7 +110,7 @@ def test_assembled_digests_equal_whole_renders_without_tracking(runtime):
 
 def test_a_batch_renders_with_the_assembler_what_the_web_view_shows(runtime, monkeypatch):
     """``render_loaded`` with an assembler (the sender) and without (the web view) give the same digest."""
-    from service.subscribers import tokens
+    from service import tokens
 
     # links carry their signing second: both renders must sign within the same one
     monkeypatch.setattr(tokens.time, "time", lambda: 1_800_000_000.0)

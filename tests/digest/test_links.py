@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from service.links import Links
-from service.subscribers.tokens import BadToken, make_token, read_delivery_token, read_pick_token
+from service.tokens import BadToken, make_token, read_delivery_token, read_pick_token
 
 SECRET = "links-test-secret-key-0123456789"
 KEY = "readerkey123"
 
 
 def test_one_token_per_paper_serves_every_link_of_it(monkeypatch):
-    from service.subscribers import tokens
+    from service import tokens
 
     monkeypatch.setattr(tokens.time, "time", lambda: 1_800_000_000.0)  # both sides sign in the same second
     links = Links("https://paperboy.test/", SECRET).pick(12, 345, 6, KEY)

@@ -13,7 +13,7 @@ from service.digest.build import render_loaded
 from service.mail.message import BadAddress, outgoing, parse_single_address, sender_address
 from service.mail.render import EmailTemplates, RenderedMessage
 from service.models import Delivery, Paper, Subscriber
-from service.subscribers.tokens import read_token
+from service.tokens import read_token
 from tests.digest.conftest import DAY, add_papers, add_subscriber
 
 

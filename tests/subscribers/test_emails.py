@@ -6,7 +6,7 @@ import email
 import email.policy
 
 from service.subscribers.emails import send_now
-from service.subscribers.tokens import read_token
+from service.tokens import read_token
 from tests.digest.conftest import add_subscriber
 
 

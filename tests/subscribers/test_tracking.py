@@ -116,7 +116,7 @@ def test_feedback_is_recorded_once_per_kind(sent):
 
 def _claim(rt, delivery, paper, *, key="own"):
     from service.models import Delivery, Subscriber
-    from service.subscribers.tokens import DeliveryClaim
+    from service.tokens import DeliveryClaim
 
     with rt.db.session() as session:
         row = session.get(Delivery, delivery)

@@ -116,7 +116,7 @@ def test_links_already_sent_before_link_keys_keep_working_for_their_reader(any_c
     """A link from before link keys (no ``k``) still opens its own reader's page, and nobody else's."""
     import time
 
-    from service.subscribers import tokens
+    from service import tokens
 
     client, rt = any_client
     with rt.db.session() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from service.models import Subscriber
-from service.subscribers.tokens import make_token
+from service.tokens import make_token
 from tests.web.support import add_delivery, add_paper, add_subscriber, csrf_from, path_of, reader
 
 
@@ -48,7 +48,7 @@ def test_delete_my_data_asks_to_confirm_needs_csrf_then_removes_everything(clien
 
 
 def test_a_data_link_expires_within_a_day(client, web_rt, monkeypatch):
-    from service.subscribers import tokens
+    from service import tokens
 
     subscriber = add_subscriber(web_rt)
     token = make_token(web_rt.settings.SECRET_KEY, "data", {"s": subscriber.id, "v": 1})

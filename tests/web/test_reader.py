@@ -62,7 +62,7 @@ def test_the_feed_lists_the_picks_as_atom_entries(client, web_rt):
 
 
 def test_the_feed_has_a_stable_id_and_its_own_address_as_self(client, web_rt, monkeypatch):
-    from service.subscribers import tokens
+    from service import tokens
 
     paper = add_paper(web_rt, "Paper", url="https://example.org/p")
     subscriber = add_subscriber(web_rt)

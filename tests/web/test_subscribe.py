@@ -7,7 +7,7 @@ import pytest
 from service.mail.suppression import suppress
 from service.models import Subscriber
 from service.subscribers.lifecycle import find_by_email
-from service.subscribers.tokens import make_token
+from service.tokens import make_token
 from tests.web.support import add_paper, add_subscriber, csrf_from, links_in, outbox_messages
 
 
@@ -145,7 +145,7 @@ def test_confirm_links_are_purpose_bound_and_versioned(client, web_rt):
 
 
 def test_an_expired_confirm_link_says_how_to_get_a_new_one(client, web_rt, monkeypatch):
-    from service.subscribers import tokens
+    from service import tokens
 
     with web_rt.db.session() as session:
         subscriber = Subscriber(email="late@example.com")

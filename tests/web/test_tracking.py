@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, text
 
 from service.models import Interaction, Subscriber
-from service.subscribers.tokens import make_token
+from service.tokens import make_token
 from tests.web.support import add_delivery, add_paper, add_subscriber, click_path, csrf_from, feedback_path
 
 BROWSER = (

@@ -2,7 +2,7 @@
 
 * ``subscribers.link_key``: a random key per reader, made once and never reissued, carried by every emailed link
   and checked against the row the link names. Existing readers get theirs here; links they already hold (no key)
-  keep working while their row is older than the link (``service.subscribers.tokens.owns``).
+  keep working while their row is older than the link (``service.tokens.owns``).
 * Stored addresses take their canonical form (``service.mail.addresses``): NFKC, lower case, the domain in
   ASCII (``reader@bücher.example`` → ``reader@xn--bcher-kva.example``), so headers, provider payloads and
   suppression lookups agree. An address that has no such form (a non-ASCII local part) or whose canonical form
@@ -31,7 +31,7 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-KEY_BYTES = 9  # as service.subscribers.tokens.LINK_KEY_BYTES, fixed here as of this revision
+KEY_BYTES = 9  # as service.tokens.LINK_KEY_BYTES, fixed here as of this revision
 
 
 def _fill_link_keys() -> None:
