@@ -89,7 +89,8 @@ def test_unread_papers_in_the_training_corpus_do_not_change_what_readers_are_lea
     clicks = np.kron(np.eye(4), np.ones((3, 12))).astype(np.float32)  # 12 readers, 3 per topic, speech last
     params = HybridParams(svd_dim=16)
     without = HybridModel.fit(vec, feats[: len(read)], sp.csr_matrix(clicks), params)
-    with_unread = HybridModel.fit(vec, feats, sp.csr_matrix(np.hstack([clicks, np.zeros((12, 24), np.float32)])), params)
+    unread_columns = np.zeros((12, 24), np.float32)
+    with_unread = HybridModel.fit(vec, feats, sp.csr_matrix(np.hstack([clicks, unread_columns])), params)
     np.testing.assert_allclose(with_unread.cmf.users, without.cmf.users, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(with_unread.cmf.words, without.cmf.words, rtol=1e-5, atol=1e-6)
     new_rows = np.arange(len(read), len(read) + 24)
