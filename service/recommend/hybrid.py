@@ -147,9 +147,11 @@ class HybridModel:
     ) -> HybridModel:
         """``item_features``: (n_items, d) l2 TF-IDF rows; ``conf``: (n_users, n_items) confidence (see als.py).
 
-        Small data gets a smaller model (``HybridParams.fitted_to``)."""
+        Small data gets a smaller model (``HybridParams.fitted_to``), sized by the papers somebody was shown or
+        reacted to: papers nobody has seen yet teach the readers' side nothing (``cmf.fit_collective``)."""
         conf = conf.tocsr().astype(np.float32)
-        params = params.fitted_to(conf.shape[1], int((conf.data > 0).sum()))
+        seen = int((np.diff(conf.tocsc().indptr) > 0).sum())  # papers the readers' side learns from (cmf.py)
+        params = params.fitted_to(seen, int((conf.data > 0).sum()))
         projection = fit_projection(item_features, params.svd_dim)
         latent = np.asarray(item_features @ projection, dtype=np.float32)
         profiles = user_profiles(conf, item_features, params.negative_weight)

@@ -78,3 +78,25 @@ def test_an_interrupted_write_leaves_no_model_behind(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
     with np.load(tmp_path / "v7" / "model.npz", allow_pickle=False) as data:  # the earlier model is untouched
         assert data["ok"].sum() == 0
+
+
+def test_unread_papers_in_the_training_corpus_do_not_change_what_readers_are_learned_to_like():
+    """The daily job ingests the day's listing before the nightly training: those papers nobody has seen yet must
+    not count as papers every reader declined (an empty ALS column), and are scored from their words as new."""
+    read, unread = corpus(), [f"{p.title} {p.abstract}" for p in (make_paper("speech", 200 + i) for i in range(24))]
+    vec = TextVectorizer.fit(read + unread)
+    feats = vec.transform(read + unread)
+    clicks = np.kron(np.eye(4), np.ones((3, 12))).astype(np.float32)  # 12 readers, 3 per topic, speech last
+    params = HybridParams(svd_dim=16)
+    without = HybridModel.fit(vec, feats[: len(read)], sp.csr_matrix(clicks), params)
+    unread_columns = np.zeros((12, 24), np.float32)
+    with_unread = HybridModel.fit(vec, feats, sp.csr_matrix(np.hstack([clicks, unread_columns])), params)
+    np.testing.assert_allclose(with_unread.cmf.users, without.cmf.users, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(with_unread.cmf.words, without.cmf.words, rtol=1e-5, atol=1e-6)
+    new_rows = np.arange(len(read), len(read) + 24)
+    _, learned = with_unread.paper_factors(feats[new_rows], new_rows)
+    np.testing.assert_allclose(learned, with_unread.item_views(feats[new_rows]).cmf, rtol=1e-5, atol=1e-6)
+    graphs = vec.transform([f"{p.title} {p.abstract}" for p in (make_paper("graphs", 300 + i) for i in range(4))])
+    scores = with_unread.score(np.arange(12), with_unread.item_views(sp.vstack([feats[new_rows[:4]], graphs])))
+    assert (scores[9:, :4].min(axis=1) > scores[9:, 4:].max(axis=1)).all()  # speech readers: the speech papers first
+    assert (scores[3:6, 4:].min(axis=1) > scores[3:6, :4].max(axis=1)).all()  # graphs readers: the graphs papers
