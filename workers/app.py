@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import random
 import sys
 import time
 from functools import lru_cache
@@ -67,8 +68,6 @@ celery_app.conf.beat_schedule = {
 def backoff_s(base: float, retries: int) -> float:
     """A countdown for a retry Celery cannot make itself (one that carries new arguments): ``base``, doubled per
     retry, capped at MAX_COUNTDOWN_S, with the same full jitter as ``RETRY_OPTIONS``."""
-    import random
-
     return random.uniform(0, min(float(MAX_COUNTDOWN_S), base * 2**retries))  # noqa: S311 - jitter, not secrets
 
 

@@ -15,12 +15,14 @@ import time
 from collections.abc import Callable, Sequence
 
 import tenacity
+from sqlalchemy import select
 
 from service.digest import states
 from service.digest.batch import BatchInterrupted, BatchResult, Progress, send_batch
 from service.digest.plan import plan_deliveries
 from service.digest.recovery import REAP_EVERY_S, batches, lease_of, reap, waiting_ids
 from service.mail.backends import Backend, get_backend
+from service.models import Delivery
 from service.queue import SEND_BATCH
 from service.runtime import Runtime
 
@@ -215,10 +217,6 @@ class FanOut:
 def counts_from_rows(rt: Runtime, ids: Sequence[int]) -> dict:
     """A run's deliveries as their rows say: sent, skipped, failed (for good, or refused for now and back to
     ``planned`` with the reason), in progress elsewhere (claimed by a sender that is still alive), and the reasons."""
-    from sqlalchemy import select
-
-    from service.models import Delivery
-
     counts: dict = {"sent": 0, "skipped": 0, "failed": 0, "elsewhere": 0, "errors": []}
     with rt.db.session() as session:
         for start in range(0, len(ids), 5000):

@@ -74,6 +74,9 @@ def _per_row(values: Mapping[int, str | None]):  # noqa: ANN202 - a SQL expressi
     return case({i: literal(v, String()) for i, v in values.items()}, value=Delivery.id)
 
 
+_PER_ROW = object()  # stands for "each row's own text" in ``_transition``
+
+
 def _transition(
     session: Session, items: Sequence[tuple[Claim, str | None]], from_status: str | tuple[str, ...], **values: object
 ) -> set[int]:
@@ -92,9 +95,6 @@ def _transition(
         .execution_options(synchronize_session=False)
     )
     return set(session.scalars(stmt))
-
-
-_PER_ROW = object()  # stands for "each row's own text" in ``_transition``
 
 
 # --- claiming ------------------------------------------------------------------------------------------------
