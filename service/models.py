@@ -76,7 +76,7 @@ LINK_KEY_BYTES = 9  # 72 random bits: 12 base64url characters in every emailed l
 
 
 def new_link_key() -> str:
-    """A reader's link key: random, URL-safe, made once per subscriber and never reissued (``subscribers.tokens``)."""
+    """A reader's link key: random, URL-safe, made once per subscriber and never reissued (``service.tokens``)."""
     return secrets.token_urlsafe(LINK_KEY_BYTES)
 
 

@@ -35,7 +35,6 @@ class Entry:
     listed_on: dt.date | None = None
     revision: bool = False
     version: int | None = None  # the arXiv version this entry is (5 for ``v5``)
-    withdrawn_note: str | None = None  # set when the source marks the paper withdrawn: its words
 
     def __post_init__(self) -> None:
         if self.author_count is None and self.authors:

@@ -72,10 +72,10 @@ def sighting_date(
     return Dated(min(received, today), "first-seen")
 
 
-def apply_date(paper: Paper, fact: Dated, *, created: bool = False) -> None:
-    """Fold one sighting's fact into the paper (``created``: its first): the strongest basis wins; within a
-    basis, the earliest day."""
-    if created or paper.date_basis not in _RANK or _RANK[fact.basis] < _RANK[paper.date_basis]:
+def apply_date(paper: Paper, fact: Dated) -> None:
+    """Fold one sighting's fact into the paper (a new paper has no basis yet: it takes the fact's): the strongest
+    basis wins; within a basis, the earliest day."""
+    if paper.date_basis not in _RANK or _RANK[fact.basis] < _RANK[paper.date_basis]:
         paper.date_basis, paper.listing_date = fact.basis, fact.day
     elif fact.basis == paper.date_basis and fact.day is not None:
         paper.listing_date = min(paper.listing_date, fact.day) if paper.listing_date else fact.day

@@ -20,7 +20,15 @@ from service.ingest.entries import SOURCES
 from service.ingest.errors import FetchError
 from service.ingest.fetch import daily_papers_url, fetch_url
 from service.ingest.normalise import storable
-from service.ingest.pipeline import ingest_bytes, one_page, parse_stored_page, progress_bar
+from service.ingest.pipeline import (
+    fetch_and_ingest,
+    ingest_bytes,
+    ingest_url,
+    is_url,
+    one_page,
+    parse_stored_page,
+    progress_bar,
+)
 from service.ingest.report import IngestReport
 from service.ingest.store import content_hash
 from service.models import RawPage, utcnow
@@ -57,10 +65,10 @@ def fetch_recent_listings(rt: Runtime, day: dt.date) -> IngestReport:
     report = IngestReport()
     for listed in listing_days(day, rt.settings.FETCH_REREAD_DAYS):
         url = daily_papers_url(rt.settings, listed)
-        report.add(one_page(partial(_ingest_url, rt, url, "hf-api"), url))
+        report.add(one_page(partial(ingest_url, rt, url, source="hf-api"), url))
     for category in rt.settings.arxiv_categories:
         url = arxiv_feed_url(rt.settings, category)
-        report.add(one_page(partial(_ingest_url, rt, url, "arxiv-listing"), url))
+        report.add(one_page(partial(ingest_url, rt, url, source="arxiv-listing"), url))
     since = dt.datetime.combine(day - dt.timedelta(days=RETRY_WINDOW_DAYS), dt.time.min)
     report.add(retry_source_failures(rt, since=since))
     return report
@@ -76,16 +84,16 @@ def retry_source_failures(rt: Runtime, *, since: dt.datetime) -> IngestReport:
         ).all()
     report = IngestReport()
     for page_id, origin, source in rows:
-        if _is_url(origin):
+        if is_url(origin):
             report.add(one_page(partial(refetch_page, rt, page_id, origin, source), origin))
     return report
 
 
-def retry_failed_pages(rt: Runtime, *, progress: bool = False, refetch: bool = True) -> IngestReport:
+def retry_failed_pages(rt: Runtime, *, progress: bool = False) -> IngestReport:
     """Parse again every stored page whose parse failed (or never finished), e.g. after a parser fix.
 
-    A page that failed because its source did (``retryable``) and came from a URL is fetched again
-    (``refetch``): a new answer is ingested and the failed page marked ``superseded``; the same answer fails again.
+    A page that failed because its source did (``retryable``) and came from a URL is fetched again: a new
+    answer is ingested and the failed page marked ``superseded``; the same answer fails again.
     """
     with rt.db.session() as session:
         rows = session.execute(
@@ -95,7 +103,7 @@ def retry_failed_pages(rt: Runtime, *, progress: bool = False, refetch: bool = T
         ).all()
     report = IngestReport()
     for page_id, origin, retryable, source in progress_bar(rows, progress):
-        if refetch and retryable and _is_url(origin):
+        if retryable and is_url(origin):
             report.add(one_page(partial(refetch_page, rt, page_id, origin, source), origin))
         else:
             report.add(one_page(partial(parse_stored_page, rt, page_id, redetect=True), origin))
@@ -104,7 +112,7 @@ def retry_failed_pages(rt: Runtime, *, progress: bool = False, refetch: bool = T
 
 def refetch_page(rt: Runtime, page_id: int, origin: str, source: str | None) -> IngestReport:
     """Fetch a page's origin again and ingest the answer; the old page is ``superseded`` once a new one parses."""
-    report, content = _fetch_and_ingest(rt, origin, source if source in SOURCES else None)
+    report, content = fetch_and_ingest(rt, origin, source=source if source in SOURCES else None)
     if content is None:
         return report
     with rt.db.session() as session:
@@ -114,25 +122,6 @@ def refetch_page(rt: Runtime, page_id: int, origin: str, source: str | None) -> 
             old.status, old.retryable = "superseded", False
             old.error = storable(f"{old.error or ''} (fetched again as raw page {new.id})")
     return report
-
-
-def _fetch_and_ingest(rt: Runtime, url: str, source: str | None) -> tuple[IngestReport, bytes | None]:
-    """The ingest of ``url``'s answer, and the answer (None when the fetch failed: the report says why)."""
-    try:
-        content = fetch_url(url, rt.settings)
-    except FetchError as exc:
-        report = IngestReport()
-        report.fail(url, str(exc), transient=exc.transient)
-        return report, None
-    return ingest_bytes(rt, content, url, source=source), content
-
-
-def _ingest_url(rt: Runtime, url: str, source: str) -> IngestReport:
-    return _fetch_and_ingest(rt, url, source)[0]
-
-
-def _is_url(origin: str) -> bool:
-    return origin.lower().startswith(("http://", "https://"))
 
 
 def _refuse_future(day: dt.date) -> None:

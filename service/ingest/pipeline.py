@@ -151,19 +151,36 @@ def ingest_targets(
     items = list(_expand(targets, report))
     for kind, target in progress_bar(items, progress):
         if kind == "url":
-            try:
-                content = fetch_url(target, rt.settings)
-            except FetchError as exc:
-                report.fail(target, str(exc), transient=exc.transient)
-                continue
-        else:
-            try:
-                content = read_limited(Path(target), rt.settings.INGEST_MAX_PAGE_BYTES)
-            except (OSError, ValueError) as exc:
-                report.fail(target, str(exc))
-                continue
+            report.add(one_page(partial(ingest_url, rt, target, source=source), target))
+            continue
+        try:
+            content = read_limited(Path(target), rt.settings.INGEST_MAX_PAGE_BYTES)
+        except (OSError, ValueError) as exc:
+            report.fail(target, str(exc))
+            continue
         report.add(one_page(partial(ingest_bytes, rt, content, target, source=source), target))
     return report
+
+
+def fetch_and_ingest(rt: Runtime, url: str, *, source: str | None = None) -> tuple[IngestReport, bytes | None]:
+    """The ingest of ``url``'s answer, and the answer (None when the fetch failed: the report says why, and
+    ``transient`` when a later attempt may succeed)."""
+    try:
+        content = fetch_url(url, rt.settings)
+    except FetchError as exc:
+        report = IngestReport()
+        report.fail(url, str(exc), transient=exc.transient)
+        return report, None
+    return ingest_bytes(rt, content, url, source=source), content
+
+
+def ingest_url(rt: Runtime, url: str, *, source: str | None = None) -> IngestReport:
+    """Fetch ``url`` and ingest the answer; a failed fetch is this target's failure in the report."""
+    return fetch_and_ingest(rt, url, source=source)[0]
+
+
+def is_url(target: str) -> bool:
+    return target.lower().startswith(("http://", "https://"))
 
 
 def read_limited(path: Path, limit: int) -> bytes:
@@ -199,7 +216,7 @@ def page_files(folder: Path) -> list[Path]:
 
 def _expand(targets: Iterable[str], report: IngestReport) -> Iterator[tuple[str, str]]:
     for target in targets:
-        if target.lower().startswith(("http://", "https://")):
+        if is_url(target):
             yield "url", target
             continue
         path = Path(target)

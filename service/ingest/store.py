@@ -152,7 +152,7 @@ def _new_paper(session: Session, index: PaperIndex, entry: Entry, fact: Dated, n
         title=entry.title,
         abstract=entry.abstract,
         authors=list(entry.authors),
-        author_count=entry.author_count if entry.author_count is not None else (len(entry.authors) or None),
+        author_count=entry.author_count,
         published_on=entry.published_on,
         arxiv_version=entry.version,
         first_seen_at=now,
@@ -169,8 +169,8 @@ def _new_paper(session: Session, index: PaperIndex, entry: Entry, fact: Dated, n
         thumbnail=entry.thumbnail,
         url=paper_url(entry.arxiv_id, entry.title),
     )
-    apply_date(paper, fact, created=True)
-    note = entry.withdrawn_note or withdrawal_note(entry.link_text, entry.abstract)
+    apply_date(paper, fact)
+    note = withdrawal_note(entry.link_text, entry.abstract)
     paper.withdrawn, paper.withdrawn_note = note is not None, note
     session.add(paper)
     index.add(paper)
@@ -181,15 +181,14 @@ def _update_paper(paper: Paper, entry: Entry, fact: Dated, now: dt.datetime) -> 
     if entry.arxiv_id and not paper.arxiv_id:
         paper.arxiv_id = entry.arxiv_id
         paper.url = paper_url(entry.arxiv_id, paper.title)
-    note = entry.withdrawn_note or withdrawal_note(entry.link_text, entry.abstract)
-    older = entry.version is not None and paper.arxiv_version is not None and entry.version < paper.arxiv_version
-    newer = _apply_version(paper, entry, note)
-    if not (newer or older or note) and len(entry.abstract) > len(paper.abstract or ""):
+    note = withdrawal_note(entry.link_text, entry.abstract)
+    newer, current = _apply_version(paper, entry, note)
+    if current and not (newer or note) and len(entry.abstract) > len(paper.abstract or ""):
         paper.abstract = entry.abstract  # listing captures cut abstracts short; the API has them whole
     if entry.authors and not paper.authors:
         paper.authors = list(entry.authors)
     if paper.author_count is None:
-        paper.author_count = entry.author_count if entry.author_count is not None else (len(entry.authors) or None)
+        paper.author_count = entry.author_count
     paper.upvotes = max(paper.upvotes or 0, entry.upvotes or 0)
     paper.num_comments = max(paper.num_comments or 0, entry.num_comments or 0)
     if entry.github_stars is not None:
@@ -217,10 +216,11 @@ def _update_paper(paper: Paper, entry: Entry, fact: Dated, now: dt.datetime) -> 
         paper.url = paper_url(paper.arxiv_id, paper.title)
 
 
-def _apply_version(paper: Paper, entry: Entry, note: str | None) -> bool:
+def _apply_version(paper: Paper, entry: Entry, note: str | None) -> tuple[bool, bool]:
     """Versions and withdrawal (``note``: the entry's withdrawal notice, if any). A newer version than any seen
     replaces the text (unless it is the withdrawal notice) and says whether the paper is withdrawn; a sighting
-    without a version can only mark it withdrawn. Returns whether the entry was a newer version."""
+    without a version can only mark it withdrawn. Returns (newer, current): whether the entry is a newer version
+    than any seen, and whether it is at least as new (not an older version)."""
     seen = paper.arxiv_version
     newer = entry.version is not None and (seen is None or entry.version > seen)
     current = entry.version is None or seen is None or entry.version >= seen
@@ -232,9 +232,9 @@ def _apply_version(paper: Paper, entry: Entry, note: str | None) -> bool:
             paper.authors = list(entry.authors) or paper.authors
     if note is not None and current:
         paper.withdrawn, paper.withdrawn_note = True, note
-    elif note is None and newer and paper.withdrawn and entry.version is not None and seen is not None:
+    elif note is None and newer and paper.withdrawn and seen is not None:
         paper.withdrawn, paper.withdrawn_note = False, None  # a later version replaced the withdrawn one
-    return newer
+    return newer, current
 
 
 # Columns of bounded width: a longer value is refused by PostgreSQL (and would be cut elsewhere).

@@ -14,6 +14,7 @@ from service.digest.candidates import new_paper_ids
 from service.ingest import fetch_recent_listings, ingest_bytes, ingest_targets
 from service.ingest.detect import detect_source
 from service.ingest.errors import ParseError
+from service.ingest.lifecycle import withdrawal_note
 from service.ingest.parsers import arxiv_listing
 from service.models import Paper
 from service.runtime import Runtime
@@ -37,7 +38,7 @@ def test_rss_items_by_announce_type() -> None:
     assert (cross.arxiv_id, cross.revision) == ("2611.20002", False)
     assert (replaced.arxiv_id, replaced.version, replaced.revision) == ("2303.01234", 3, True)
     assert replaced.authors == ["Eli Example", "Fay Example"]
-    assert (withdrawn.revision, withdrawn.withdrawn_note) == (
+    assert (withdrawn.revision, withdrawal_note(withdrawn.link_text, withdrawn.abstract)) == (
         True,
         "This paper has been withdrawn by the authors due to an error in Lemma 2.",
     )

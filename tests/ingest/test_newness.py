@@ -151,7 +151,7 @@ def test_the_date_rule_strongest_basis_then_earliest_day() -> None:
     assert fact(entry_day=dt.date(2030, 1, 1)) == Dated(DAY, "listing")  # never in the future
     assert fact(entry_day=DAY, revision=True) == Dated(None, "revision")
     paper = Paper()
-    apply_date(paper, Dated(DAY, "first-seen"), created=True)
+    apply_date(paper, Dated(DAY, "first-seen"))
     for step, expected in [
         (Dated(dt.date(2026, 11, 20), "inferred"), (dt.date(2026, 11, 20), "inferred")),
         (Dated(dt.date(2026, 11, 1), "first-seen"), (dt.date(2026, 11, 20), "inferred")),  # weaker: ignored

@@ -17,7 +17,6 @@ import xml.etree.ElementTree as ET
 
 from service.ingest.entries import Entry, ParsedPage
 from service.ingest.errors import ParseError, UpstreamError
-from service.ingest.lifecycle import withdrawal_note
 from service.ingest.normalise import arxiv_version, clean_text, normalise_arxiv_id, parse_iso_date
 from service.ingest.parsers import arxiv_listing
 from service.ingest.parsers.xmlsafe import read_xml
@@ -105,5 +104,4 @@ def _entry(node: ET.Element, where: str) -> Entry:
         listed_on=published,  # the v1 date, whatever version this entry is
         revision=published is None and (version or 1) > 1,  # a later version with no v1 date: an update
         version=version,
-        withdrawn_note=withdrawal_note(comment, abstract),
     )

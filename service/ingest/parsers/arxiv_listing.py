@@ -22,7 +22,6 @@ import feedparser
 
 from service.ingest.entries import Entry, ParsedPage
 from service.ingest.errors import ParseError
-from service.ingest.lifecycle import withdrawal_note
 from service.ingest.normalise import arxiv_version, clean_text, normalise_arxiv_id
 from service.ingest.parsers.xmlsafe import read_xml
 
@@ -102,5 +101,4 @@ def _entry(item: Any, where: str) -> Entry:  # noqa: ANN401 - feedparser's dict-
         # without an announce type, a version above 1 is a replacement all the same
         revision=announce in REVISIONS or (not announce and (version or 1) > 1),
         version=version,
-        withdrawn_note=withdrawal_note(abstract),
     )

@@ -31,7 +31,7 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-KEY_BYTES = 9  # as service.tokens.LINK_KEY_BYTES, fixed here as of this revision
+KEY_BYTES = 9  # as service.models.LINK_KEY_BYTES, fixed here as of this revision
 
 
 def _fill_link_keys() -> None:

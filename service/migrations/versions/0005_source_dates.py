@@ -9,7 +9,7 @@ papers that no dated page ever listed got the day they were ingested as their li
 the lifecycle; ``raw_pages.retryable`` marks a failure that was the source's (fetch the origin again).
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-29 23:00:00
 """
 

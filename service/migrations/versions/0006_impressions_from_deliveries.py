@@ -78,8 +78,9 @@ def upgrade() -> None:
         else:
             loose[(subscriber_id, created_at.date())].append((paper_id, position, created_at))
     known = {}
-    for start in range(0, len(by_delivery), CHUNK):
-        ids = list(by_delivery)[start : start + CHUNK]
+    delivery_ids = list(by_delivery)
+    for start in range(0, len(delivery_ids), CHUNK):
+        ids = delivery_ids[start : start + CHUNK]
         known.update(
             (i, picks)
             for i, picks in bind.execute(sa.select(deliveries.c.id, deliveries.c.picks).where(deliveries.c.id.in_(ids)))
