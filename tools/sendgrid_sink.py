@@ -2,7 +2,8 @@
 
 It answers like SendGrid: ``202 Accepted`` with an ``X-Message-Id`` header and an empty body; ``400`` with
 SendGrid's ``{"errors": [...]}`` body for a malformed request; ``401`` for a wrong API key. It can be told to
-answer 429, 500 or 400 (the next N requests, or every request for one recipient), records every request it
+answer 429, 500 or 400 (the next N requests, or every request for one recipient), or to accept a message and
+close the connection without answering (``drop_answer_next``: the client cannot know), records every request it
 accepted, and keeps HTTP/1.1 connections open so a client can reuse them (``connections`` counts them).
 
     python tools/sendgrid_sink.py --port 8025 [--api-key KEY] [--fail-every 10 --fail-status 429]
@@ -27,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+DROP_ANSWER = 0  # a scripted "status": accept the message, then close the connection without answering
 REASONS = {
     202: "Accepted",
     400: "Bad Request",
@@ -158,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
                 status = state.per_recipient[recipient]
             elif state.fail_every and state.requests % state.fail_every == 0:
                 status = state.fail_status
-            if status == 202:
+            if status in (202, DROP_ANSWER):
                 message_id = f"sink{next(state.ids):08d}.{secrets.token_hex(6)}"
                 state.received.append(
                     {
@@ -169,7 +171,9 @@ class _Handler(BaseHTTPRequestHandler):
                         "headers": dict(self.headers),
                     }
                 )
-        if status == 202:
+        if status == DROP_ANSWER:
+            self.close_connection = True  # accepted, and the answer never leaves: the connection just closes
+        elif status == 202:
             self._answer(202, None, {"X-Message-Id": message_id})
         elif status == 429:
             self._error(429, "too many requests")
@@ -219,6 +223,11 @@ class SendGridSink:
         """Answer ``status`` to the next ``times`` well-formed requests."""
         with self.state.lock:
             self.state.scripted.extend([status] * times)
+
+    def drop_answer_next(self, times: int = 1) -> None:
+        """Accept the next ``times`` well-formed requests (recorded in ``received``) and close each connection
+        without answering: a provider that took the message while the answer was lost."""
+        self.fail_next(DROP_ANSWER, times)
 
     def fail_recipient(self, email: str, status: int) -> None:
         """Answer ``status`` to every request for ``email``."""

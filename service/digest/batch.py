@@ -22,7 +22,6 @@ from service.digest.build import current_model_version_id, load_papers, rank_for
 from service.digest.recovery import LeaseKeeper, lease_of
 from service.mail.backends import (
     Backend,
-    OutcomeUnknownError,
     PermanentSendError,
     SendResult,
     TransientSendError,
@@ -279,13 +278,15 @@ def record_answers(session, answered: Sequence[Answer], now: dt.datetime | None)
 
 
 def _outcome(outcome: SendResult | Exception) -> tuple[str, str | None]:
+    """(what to record, its detail): a message whose fate the backend cannot tell fails as ``states.UNKNOWN``, which
+    the provider's webhook can still settle as sent (``states.confirm_accepted``)."""
     if isinstance(outcome, SendResult):
         return "sent", outcome.provider_message_id
     if isinstance(outcome, TransientSendError):
         return "retry", str(outcome)
-    if isinstance(outcome, (PermanentSendError, OutcomeUnknownError)):
+    if isinstance(outcome, PermanentSendError):
         return "failed", str(outcome)
-    return "failed", f"outcome unknown: {outcome}"
+    return "failed", f"{states.UNKNOWN}: {outcome}"  # OutcomeUnknownError, or anything a backend did not foresee
 
 
 def _record_outcomes(rt: Runtime, state: Progress, result: BatchResult, now: dt.datetime | None) -> None:

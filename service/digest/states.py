@@ -46,7 +46,8 @@ PLANNED, SENDING, SUBMITTING, SENT, SKIPPED, FAILED = (
     DeliveryStatus.SKIPPED, DeliveryStatus.FAILED,
 )  # fmt: skip
 LEASE = dt.timedelta(seconds=60)
-OUTCOME_UNKNOWN = "outcome unknown: the worker stopped after submitting; not sent again to avoid a duplicate"
+UNKNOWN = "outcome unknown"  # the start of every error of a delivery the provider may have: a webhook can settle it
+OUTCOME_UNKNOWN = f"{UNKNOWN}: the worker stopped after submitting; not sent again to avoid a duplicate"
 
 
 @dataclass(frozen=True)
@@ -330,7 +331,7 @@ def confirm_accepted(session: Session, delivery_id: int, provider_message_id: st
     ).first()
     if row is None or row.status not in (SUBMITTING, FAILED) or not row.message_id:
         return False
-    if row.status == FAILED and not (row.error or "").startswith("outcome unknown"):
+    if row.status == FAILED and not (row.error or "").startswith(UNKNOWN):
         return False
     c = Claim(delivery_id, row.attempts)
     if row.status == FAILED and not _transition(session, [(c, None)], FAILED, status=SUBMITTING):

@@ -168,6 +168,30 @@ def test_processed_event_settles_a_delivery_whose_send_outcome_was_unknown(runti
         assert (row.status, row.provider_message_id) == ("sent", "abc.filter")
 
 
+def test_a_message_sendgrid_took_without_answering_is_settled_by_its_processed_event(runtime, hook, sink):
+    """The request went out and the connection closed before the answer: never sent again, failed "outcome
+    unknown", and SendGrid's own event (carrying our delivery id) then proves it went."""
+    from service.digest import send_due_digests
+    from tests.digest.conftest import add_papers, sendgrid_runtime
+
+    rt = sendgrid_runtime(runtime, sink)
+    with rt.db.session() as session:
+        add_papers(session, 3)
+        add_subscriber(session, "reader@example.com")
+    sink.drop_answer_next()
+    report = send_due_digests(rt, DAY)
+    [accepted] = sink.received
+    assert (report["sent"], report["failed"]) == (0, 1)
+    assert report["errors"][0]["error"].startswith("outcome unknown: no answer from SendGrid")
+    assert send_due_digests(rt, DAY)["sent"] == 0 and len(sink.received) == 1  # never sent twice
+    delivery_id = accepted["custom_args"]["delivery_id"]
+    hook([_event("processed", delivery_id=delivery_id, sg_message_id=f"{accepted['message_id']}.filter")])
+    with runtime.db.session() as session:
+        row = session.get(Delivery, int(delivery_id))
+        assert (row.status, row.provider_message_id) == ("sent", f"{accepted['message_id']}.filter")
+    rt.close()
+
+
 @pytest.mark.parametrize("depth", [50, 100_000])
 def test_a_validly_signed_but_deeply_nested_body_is_refused_with_400(hook, depth):
     nested = "[" * depth + "]" * depth
